@@ -19,9 +19,8 @@
  * very bytes this library writes.
  */
 
-import { genmask, hex } from './bits';
 import { type Granule, granuleShift, bitsToPs } from './descriptor';
-import { PhysicalMemory, TableAllocator } from './memory';
+import { type PhysicalMemory, type TableAllocator, u64 } from './memory';
 
 export type IoPgtableFormat = 'arm-lpae-s1' | 'arm-lpae-s2';
 
@@ -49,29 +48,28 @@ export function protFromNames(names: readonly ProtName[]): number {
   return p;
 }
 
-// Descriptor bits io-pgtable-arm writes.
-const PTE_TYPE_BLOCK = 1n;
-const PTE_TYPE_TABLE = 3n;
-const PTE_TYPE_PAGE = 3n;
-const PTE_XN = 3n << 53n;
-const PTE_AF = 1n << 10n;
-const PTE_SH_OS = 2n << 8n;
-const PTE_SH_IS = 3n << 8n;
-const PTE_ATTR_LO_MASK = 0x3ffn << 2n;
-const PTE_ATTR_HI_MASK = PTE_XN | (1n << 51n); // XN | DBM; the contiguous bit is ignored for splitting
-const PTE_ATTR_MASK = PTE_ATTR_LO_MASK | PTE_ATTR_HI_MASK;
-const PTE_ADDR_MASK = genmask(47, 12);
+// Descriptor bits io-pgtable-arm writes, as (lo, hi) 32-bit halves.
+const TYPE_BLOCK = 1;
+const TYPE_TABLE = 3;
+const TYPE_PAGE = 3;
+const LO_AF = 1 << 10;
+const LO_SH_OS = 2 << 8;
+const LO_SH_IS = 3 << 8;
+const HI_XN = 3 << 21; // bits 53, 54
+const LO_ATTR_MASK = 0x3ff << 2; // ARM_LPAE_PTE_ATTR_LO_MASK
+const HI_ATTR_MASK = HI_XN | (1 << 19); // XN | DBM: ARM_LPAE_PTE_ATTR_HI_MASK (the contiguous bit is dropped on a split)
 // Stage 1
-const PTE_AP_UNPRIV = 1n << 6n;
-const PTE_AP_RDONLY = 2n << 6n;
-const PTE_ATTRINDX_SHIFT = 2n;
-const PTE_NG = 1n << 11n;
+const LO_AP_UNPRIV = 1 << 6;
+const LO_AP_RDONLY = 2 << 6;
+const LO_NG = 1 << 11;
 // Stage 2
-const PTE_HAP_READ = 1n << 6n;
-const PTE_HAP_WRITE = 2n << 6n;
-const PTE_MEMATTR_OIWB = 0xfn << 2n;
-const PTE_MEMATTR_NC = 0x5n << 2n;
-const PTE_MEMATTR_DEV = 0x1n << 2n;
+const LO_HAP_READ = 1 << 6;
+const LO_HAP_WRITE = 2 << 6;
+const LO_MEMATTR_OIWB = 0xf << 2;
+const LO_MEMATTR_NC = 0x5 << 2;
+const LO_MEMATTR_DEV = 0x1 << 2;
+const TWO32 = 4294967296;
+const TWO48 = 2 ** 48;
 
 export const MAIR_ATTR_IDX_NC = 0;
 export const MAIR_ATTR_IDX_CACHE = 1;
@@ -226,8 +224,11 @@ export function lpaeGeometry(cfg: IoPgtableCfgIn): {
 }
 
 /**
- * Linux's arm_lpae_concat_mandatory (Arm DDI0487 R_DXBSH / R_SRKBC): when a
- * stage-2 walk must start one level lower with concatenated tables.
+ * Linux's arm_lpae_concat_mandatory (6.14; Arm DDI0487 R_DXBSH / R_SRKBC):
+ * when a stage-2 walk must start one level lower with concatenated tables.
+ * The architecture forbids the deeper start for these PA sizes, which is why
+ * Linux replaced its older "concatenate whenever level 0 has at most 16
+ * entries" rule with this one.
  */
 function concatMandatory(g: Granule, startLevel: number, ias: number, oas: number): boolean {
   if (g === 16384 && startLevel === 0) return oas === 48 || ias === 48;
@@ -237,6 +238,9 @@ function concatMandatory(g: Granule, startLevel: number, ias: number, oas: numbe
 
 /**
  * One io-pgtable-arm instance (struct arm_lpae_io_pgtable).
+ *
+ * The public API takes and returns bigints; internally addresses are
+ * numbers (below 2^52) and descriptors are (lo, hi) 32-bit halves.
  */
 export class ArmLpaeIoPgtable {
   readonly fmt: IoPgtableFormat;
@@ -256,6 +260,16 @@ export class ArmLpaeIoPgtable {
   readonly s1?: S1TcrCfg;
   readonly s2?: S2VtcrCfg;
   private readonly mem: PhysicalMemory;
+  private readonly pgdN: number;
+  private readonly granuleN: number;
+  private readonly pgdSizeN: number;
+  private readonly pgsizes: number[];
+  private readonly iasLimit: number;
+  private readonly oasLimit: number;
+  private readonly s1fmt: boolean;
+  // prot_to_pte result registers
+  private pLo = 0;
+  private pHi = 0;
 
   private constructor(
     cfg: IoPgtableCfgIn,
@@ -264,14 +278,20 @@ export class ArmLpaeIoPgtable {
   ) {
     const geo = lpaeGeometry(cfg);
     this.fmt = cfg.fmt;
+    this.s1fmt = cfg.fmt === 'arm-lpae-s1';
     this.granule = cfg.granule;
     this.pgsizeBitmap = geo.pgsizeBitmap;
+    this.pgsizes = [12, 14, 16, 21, 25, 29, 30, 42].map((b) => 2 ** b).filter((v) => (BigInt(v) & geo.pgsizeBitmap) !== 0n);
     this.ias = geo.ias;
     this.oas = geo.oas;
+    this.iasLimit = 2 ** geo.ias;
+    this.oasLimit = 2 ** geo.oas;
     this.pgShift = geo.pgShift;
+    this.granuleN = 2 ** geo.pgShift;
     this.bitsPerLevel = geo.bitsPerLevel;
     this.startLevel = geo.startLevel;
     this.pgdBits = geo.pgdBits;
+    this.pgdSizeN = 8 * 2 ** geo.pgdBits;
     this.concatenated = geo.concatenated;
     this.coherentWalk = cfg.coherentWalk ?? true;
     this.mem = alloc.mem;
@@ -279,35 +299,18 @@ export class ArmLpaeIoPgtable {
     if (ps === undefined) {
       throw new IoPgtableConfigError(`oas ${cfg.oas} is not one of 32, 36, 40, 42, 44, 48, 52`, 'oas');
     }
-    const pgd = alloc.alloc(this.pgdSizeAlloc);
+    const pgd = alloc.allocN(Math.max(this.pgdSizeN, 64));
     if (pgd === null) throw new IoPgtableConfigError('no memory for the pgd', 'memory');
-    this.pgd = pgd;
+    this.pgdN = pgd;
+    this.pgd = BigInt(pgd);
     const sh = this.coherentWalk ? 3 : 2;
     const rgn = this.coherentWalk ? 1 : 0;
-    if (this.fmt === 'arm-lpae-s1') {
-      this.s1 = {
-        tsz: 64 - this.ias,
-        tg: tgEncoding(this.granule),
-        ips: ps,
-        sh,
-        irgn: rgn,
-        orgn: rgn,
-        ttbr: pgd,
-        mair: LINUX_MAIR,
-      };
+    if (this.s1fmt) {
+      this.s1 = { tsz: 64 - this.ias, tg: tgEncoding(this.granule), ips: ps, sh, irgn: rgn, orgn: rgn, ttbr: this.pgd, mair: LINUX_MAIR };
     } else {
       let sl = this.startLevel;
       if (this.granule === 4096) sl++; // SL0 encoding differs for 4K
-      this.s2 = {
-        tsz: 64 - this.ias,
-        sl: ~sl & 3,
-        tg: tgEncoding(this.granule),
-        ps,
-        sh,
-        irgn: rgn,
-        orgn: rgn,
-        vttbr: pgd,
-      };
+      this.s2 = { tsz: 64 - this.ias, sl: ~sl & 3, tg: tgEncoding(this.granule), ps, sh, irgn: rgn, orgn: rgn, vttbr: this.pgd };
     }
   }
 
@@ -317,7 +320,7 @@ export class ArmLpaeIoPgtable {
   }
 
   get granuleBytes(): bigint {
-    return 1n << BigInt(this.pgShift);
+    return BigInt(this.granuleN);
   }
 
   get ptesPerTable(): number {
@@ -326,12 +329,7 @@ export class ArmLpaeIoPgtable {
 
   /** Size of the pgd (ARM_LPAE_PGD_SIZE). */
   get pgdSize(): bigint {
-    return 8n << BigInt(this.pgdBits);
-  }
-
-  private get pgdSizeAlloc(): bigint {
-    const s = this.pgdSize;
-    return s < 64n ? 64n : s;
+    return BigInt(this.pgdSizeN);
   }
 
   /** ARM_LPAE_LVL_SHIFT */
@@ -344,11 +342,18 @@ export class ArmLpaeIoPgtable {
     return 1n << BigInt(this.lvlShift(lvl));
   }
 
-  /** ARM_LPAE_LVL_IDX */
-  lvlIdx(iova: bigint, lvl: number): number {
+  private blockSizeN(lvl: number): number {
+    return 2 ** this.lvlShift(lvl);
+  }
+
+  /** ARM_LPAE_LVL_IDX, for an iova given as a number below 2^53. */
+  private lvlIdxN(iova: number, lvl: number): number {
     const pgdIdx = lvl === this.startLevel ? this.pgdBits - this.bitsPerLevel : 0;
-    const mask = (1n << BigInt(this.bitsPerLevel + pgdIdx)) - 1n;
-    return Number((BigInt.asUintN(64, iova) >> BigInt(this.lvlShift(lvl))) & mask);
+    return Math.floor(iova / 2 ** this.lvlShift(lvl)) % 2 ** (this.bitsPerLevel + pgdIdx);
+  }
+
+  lvlIdx(iova: bigint, lvl: number): number {
+    return this.lvlIdxN(Number(BigInt.asUintN(64, iova) % (1n << BigInt(this.lvlShift(lvl) + 20))), lvl);
   }
 
   /** arm_lpae_max_entries: entries left in this table page from index i. */
@@ -357,256 +362,316 @@ export class ArmLpaeIoPgtable {
     return n - (i & (n - 1));
   }
 
-  private paddrToIopte(pa: bigint): bigint {
-    return (pa | (pa >> 36n)) & PTE_ADDR_MASK;
+  /** paddr_to_iopte: low half. */
+  private static oaLo(pa: number): number {
+    return ((pa % TWO32 & 0xfffff000) | ((Math.floor(pa / TWO48) & 0xf) << 12)) >>> 0;
+  }
+
+  /** paddr_to_iopte: high half. */
+  private static oaHi(pa: number): number {
+    return Math.floor(pa / TWO32) & 0xffff;
+  }
+
+  /** iopte_to_paddr */
+  private toPaddr(lo: number, hi: number): number {
+    if (this.pgShift < 16) return (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    return (hi & 0xffff) * TWO32 + ((lo & 0xffff0000) >>> 0) + ((lo >>> 12) & 0xf) * TWO48;
   }
 
   iopteToPaddr(pte: bigint): bigint {
-    const pa = pte & PTE_ADDR_MASK;
-    if (this.pgShift < 16) return pa;
-    return (pa | (pa << 36n)) & (PTE_ADDR_MASK << 4n);
+    return BigInt(this.toPaddr(Number(pte & 0xffffffffn), Number((pte >> 32n) & 0xffffffffn)));
   }
 
-  private iopteLeaf(pte: bigint, lvl: number): boolean {
-    if (lvl === MAX_LEVELS - 1) return (pte & 3n) === PTE_TYPE_PAGE;
-    return (pte & 3n) === PTE_TYPE_BLOCK;
+  private static leaf(lo: number, lvl: number): boolean {
+    return lvl === MAX_LEVELS - 1 ? (lo & 3) === TYPE_PAGE : (lo & 3) === TYPE_BLOCK;
   }
 
-  private read(addr: bigint): bigint {
-    const v = this.mem.peek64(addr);
-    if (v === undefined) throw new Error(`io-pgtable: table memory ${hex(addr)} has no backing`);
-    return v;
+  /** Read the pte at `pa` into mem.lo/mem.hi. */
+  private rd(pa: number): void {
+    if (!this.mem.peek(pa)) throw new Error(`io-pgtable: table memory 0x${pa.toString(16)} has no backing`);
   }
 
-  private write(addr: bigint, v: bigint): void {
-    if (!this.mem.write64(addr, v)) throw new Error(`io-pgtable: table memory ${hex(addr)} has no backing`);
+  private wr(pa: number, lo: number, hi: number): void {
+    if (!this.mem.write(pa, lo, hi)) throw new Error(`io-pgtable: table memory 0x${pa.toString(16)} has no backing`);
+  }
+
+  /** arm_lpae_prot_to_pte into pLo/pHi. */
+  private protToPteN(prot: number): void {
+    let lo: number;
+    let hi = 0;
+    if (this.s1fmt) {
+      lo = LO_NG;
+      if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) lo |= LO_AP_RDONLY;
+      if (!(prot & IOMMU_PRIV)) lo |= LO_AP_UNPRIV;
+      if (prot & IOMMU_MMIO) lo |= MAIR_ATTR_IDX_DEV << 2;
+      else if (prot & IOMMU_CACHE) lo |= MAIR_ATTR_IDX_CACHE << 2;
+    } else {
+      lo = 0;
+      if (prot & IOMMU_READ) lo |= LO_HAP_READ;
+      if (prot & IOMMU_WRITE) lo |= LO_HAP_WRITE;
+      if (prot & IOMMU_MMIO) lo |= LO_MEMATTR_DEV;
+      else if (prot & IOMMU_CACHE) lo |= LO_MEMATTR_OIWB;
+      else lo |= LO_MEMATTR_NC;
+    }
+    lo |= prot & IOMMU_CACHE ? LO_SH_IS : LO_SH_OS;
+    if (prot & IOMMU_NOEXEC) hi |= HI_XN;
+    lo |= LO_AF;
+    this.pLo = lo >>> 0;
+    this.pHi = hi >>> 0;
   }
 
   /** arm_lpae_prot_to_pte */
   protToPte(prot: number): bigint {
-    let pte: bigint;
-    if (this.fmt === 'arm-lpae-s1') {
-      pte = PTE_NG;
-      if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) pte |= PTE_AP_RDONLY;
-      if (!(prot & IOMMU_PRIV)) pte |= PTE_AP_UNPRIV;
-      if (prot & IOMMU_MMIO) pte |= BigInt(MAIR_ATTR_IDX_DEV) << PTE_ATTRINDX_SHIFT;
-      else if (prot & IOMMU_CACHE) pte |= BigInt(MAIR_ATTR_IDX_CACHE) << PTE_ATTRINDX_SHIFT;
-    } else {
-      pte = 0n;
-      if (prot & IOMMU_READ) pte |= PTE_HAP_READ;
-      if (prot & IOMMU_WRITE) pte |= PTE_HAP_WRITE;
-      if (prot & IOMMU_MMIO) pte |= PTE_MEMATTR_DEV;
-      else if (prot & IOMMU_CACHE) pte |= PTE_MEMATTR_OIWB;
-      else pte |= PTE_MEMATTR_NC;
-    }
-    pte |= prot & IOMMU_CACHE ? PTE_SH_IS : PTE_SH_OS;
-    if (prot & IOMMU_NOEXEC) pte |= PTE_XN;
-    pte |= PTE_AF;
-    return pte;
+    this.protToPteN(prot);
+    return u64(this.pLo, this.pHi);
   }
 
   /** The leaf descriptor Linux writes for prot at a level mapping `pa`. */
   leafPte(pa: bigint, prot: number, lvl: number): bigint {
-    return this.protToPte(prot) | (lvl === MAX_LEVELS - 1 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK) | this.paddrToIopte(pa);
+    this.protToPteN(prot);
+    const p = Number(pa);
+    const type = lvl === MAX_LEVELS - 1 ? TYPE_PAGE : TYPE_BLOCK;
+    return u64((this.pLo | type | ArmLpaeIoPgtable.oaLo(p)) >>> 0, (this.pHi | ArmLpaeIoPgtable.oaHi(p)) >>> 0);
   }
 
-  private isSinglePgsize(pgsize: bigint): boolean {
-    return pgsize > 0n && (pgsize & (pgsize - 1n)) === 0n && (pgsize & this.pgsizeBitmap) === pgsize;
-  }
-
-  /** arm_lpae_map_pages. `pgcount` is clamped like Linux's min_t(int, ...). */
+  /** arm_lpae_map_pages. */
   mapPages(iova: bigint, paddr: bigint, pgsize: bigint, pgcount: number, prot: number): MapResult {
-    const out: MapResult = { mapped: 0n };
-    if (pgsize === 0n || (pgsize & this.pgsizeBitmap) !== pgsize) return { error: 'EINVAL', mapped: 0n };
+    if (pgsize <= 0n || (pgsize & this.pgsizeBitmap) !== pgsize) return { error: 'EINVAL', mapped: 0n };
     // The iommu core rejects a mapping not aligned to its page size before it reaches io-pgtable.
-    if (this.isSinglePgsize(pgsize) && ((iova | paddr) & (pgsize - 1n)) !== 0n) return { error: 'EINVAL', mapped: 0n };
+    if ((pgsize & (pgsize - 1n)) === 0n && ((iova | paddr) & (pgsize - 1n)) !== 0n) return { error: 'EINVAL', mapped: 0n };
     if (iova < 0n || paddr < 0n || iova >> BigInt(this.ias) !== 0n || paddr >> BigInt(this.oas) !== 0n) {
       return { error: 'ERANGE', mapped: 0n };
     }
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return { error: 'EINVAL', mapped: 0n };
-    const pteProt = this.protToPte(prot);
-    const err = this.mapAt(iova, paddr, pgsize, pgcount, pteProt, this.startLevel, this.pgd, out);
+    const out = { mapped: 0 };
+    this.protToPteN(prot);
+    const err = this.mapAt(Number(iova), Number(paddr), Number(pgsize), pgcount, this.pLo, this.pHi, this.startLevel, this.pgdN, out);
+    return err ? { error: err, mapped: BigInt(out.mapped) } : { mapped: BigInt(out.mapped) };
+  }
+
+  /** Is `size` exactly one of this table's page/block sizes? */
+  private validPgsize(size: number): boolean {
+    return this.pgsizes.includes(size);
+  }
+
+  /**
+   * map_pages on numbers: the hot path for workloads. Same checks and
+   * results as mapPages for a single page size; bytes mapped, or an errno.
+   */
+  mapPagesN(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): { error?: Errno; mapped: number } {
+    if (!this.validPgsize(pgsize)) return { error: 'EINVAL', mapped: 0 };
+    if (iova % pgsize !== 0 || paddr % pgsize !== 0) return { error: 'EINVAL', mapped: 0 };
+    if (!(iova >= 0 && iova < this.iasLimit && paddr >= 0 && paddr < this.oasLimit)) return { error: 'ERANGE', mapped: 0 };
+    if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return { error: 'EINVAL', mapped: 0 };
+    this.protToPteN(prot);
+    const out: { error?: Errno; mapped: number } = { mapped: 0 };
+    const err = this.mapAt(iova, paddr, pgsize, pgcount, this.pLo, this.pHi, this.startLevel, this.pgdN, out);
     if (err) out.error = err;
     return out;
   }
 
   /** __arm_lpae_map */
   private mapAt(
-    iova: bigint,
-    paddr: bigint,
-    size: bigint,
+    iova: number,
+    paddr: number,
+    size: number,
     pgcount: number,
-    prot: bigint,
+    protLo: number,
+    protHi: number,
     lvl: number,
-    table: bigint,
-    out: MapResult,
+    table: number,
+    out: { mapped: number },
   ): Errno | undefined {
-    const idx = this.lvlIdx(iova, lvl);
-    const ptep = table + BigInt(idx) * 8n;
-    if (size === this.blockSize(lvl)) {
-      const num = Math.min(pgcount, this.maxEntries(idx));
-      const err = this.initPte(iova, paddr, prot, lvl, num, ptep, table);
-      if (!err) out.mapped += BigInt(num) * size;
-      return err;
+    for (;;) {
+      const idx = this.lvlIdxN(iova, lvl);
+      const ptep = table + idx * 8;
+      if (size === this.blockSizeN(lvl)) {
+        const num = Math.min(pgcount, this.maxEntries(idx));
+        const err = this.initPte(iova, paddr, protLo, protHi, lvl, num, ptep, table);
+        if (!err) out.mapped += num * size;
+        return err;
+      }
+      if (lvl >= MAX_LEVELS - 1) return 'EINVAL';
+      this.rd(ptep);
+      const lo = this.mem.lo;
+      const hi = this.mem.hi;
+      let next: number;
+      if (lo === 0 && hi === 0) {
+        const t = this.alloc.allocN(this.granuleN);
+        if (t === null) return 'ENOMEM';
+        this.wr(ptep, (ArmLpaeIoPgtable.oaLo(t) | TYPE_TABLE) >>> 0, ArmLpaeIoPgtable.oaHi(t));
+        next = t;
+      } else if (!ArmLpaeIoPgtable.leaf(lo, lvl)) {
+        next = this.toPaddr(lo, hi);
+      } else {
+        return 'EEXIST';
+      }
+      table = next;
+      lvl++;
     }
-    if (lvl >= MAX_LEVELS - 1) return 'EINVAL';
-    const pte = this.read(ptep);
-    let next: bigint;
-    if (pte === 0n) {
-      const t = this.alloc.alloc(this.granuleBytes);
-      if (t === null) return 'ENOMEM';
-      this.write(ptep, this.paddrToIopte(t) | PTE_TYPE_TABLE);
-      next = t;
-    } else if (!this.iopteLeaf(pte, lvl)) {
-      next = this.iopteToPaddr(pte);
-    } else {
-      return 'EEXIST';
-    }
-    return this.mapAt(iova, paddr, size, pgcount, prot, lvl + 1, next, out);
   }
 
   /** arm_lpae_init_pte: check every slot, replace tables by blocks, then write. */
   private initPte(
-    iova: bigint,
-    paddr: bigint,
-    prot: bigint,
+    iova: number,
+    paddr: number,
+    protLo: number,
+    protHi: number,
     lvl: number,
     num: number,
-    ptep: bigint,
-    table: bigint,
+    ptep: number,
+    table: number,
   ): Errno | undefined {
-    const sz = this.blockSize(lvl);
+    const sz = this.blockSizeN(lvl);
     for (let i = 0; i < num; i++) {
-      const old = this.read(ptep + BigInt(i) * 8n);
-      if (this.iopteLeaf(old, lvl)) return 'EEXIST';
-      if ((old & 3n) === PTE_TYPE_TABLE) {
-        if (this.unmapAt(undefined, iova + BigInt(i) * sz, sz, 1, lvl, table) !== sz) return 'EINVAL';
+      this.rd(ptep + i * 8);
+      const lo = this.mem.lo;
+      if (ArmLpaeIoPgtable.leaf(lo, lvl)) return 'EEXIST';
+      if ((lo & 3) === TYPE_TABLE) {
+        if (this.unmapAt(undefined, iova + i * sz, sz, 1, lvl, table) !== sz) return 'EINVAL';
       }
     }
-    this.writeLeaves(paddr, prot, lvl, num, ptep);
+    this.writeLeaves(paddr, protLo, protHi, lvl, num, ptep);
     return undefined;
   }
 
   /** __arm_lpae_init_pte */
-  private writeLeaves(paddr: bigint, prot: bigint, lvl: number, num: number, ptep: bigint): void {
-    const sz = this.blockSize(lvl);
-    const pte = prot | (lvl === MAX_LEVELS - 1 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK);
+  private writeLeaves(paddr: number, protLo: number, protHi: number, lvl: number, num: number, ptep: number): void {
+    const sz = this.blockSizeN(lvl);
+    const lo0 = protLo | (lvl === MAX_LEVELS - 1 ? TYPE_PAGE : TYPE_BLOCK);
     for (let i = 0; i < num; i++) {
-      this.write(ptep + BigInt(i) * 8n, pte | this.paddrToIopte(paddr + BigInt(i) * sz));
+      const pa = paddr + i * sz;
+      this.wr(ptep + i * 8, (lo0 | ArmLpaeIoPgtable.oaLo(pa)) >>> 0, (protHi | ArmLpaeIoPgtable.oaHi(pa)) >>> 0);
     }
   }
 
   /** arm_lpae_unmap_pages: bytes unmapped. */
   unmapPages(iova: bigint, pgsize: bigint, pgcount: number, gather?: IotlbGather): bigint {
-    if (pgsize === 0n || (pgsize & this.pgsizeBitmap) !== pgsize || pgcount <= 0) return 0n;
+    if (pgsize <= 0n || (pgsize & this.pgsizeBitmap) !== pgsize || !(pgcount > 0)) return 0n;
     if (iova < 0n || iova >> BigInt(this.ias) !== 0n) return 0n;
-    return this.unmapAt(gather, iova, pgsize, pgcount, this.startLevel, this.pgd);
+    return BigInt(this.unmapAt(gather, Number(iova), Number(pgsize), pgcount, this.startLevel, this.pgdN));
+  }
+
+  /** unmap_pages on numbers (the workload hot path): bytes unmapped. */
+  unmapPagesN(iova: number, pgsize: number, pgcount: number, gather?: IotlbGather): number {
+    if (!this.validPgsize(pgsize) || !(pgcount > 0)) return 0;
+    if (!(iova >= 0 && iova < this.iasLimit)) return 0;
+    return this.unmapAt(gather, iova, pgsize, pgcount, this.startLevel, this.pgdN);
   }
 
   /** __arm_lpae_unmap */
-  private unmapAt(
-    gather: IotlbGather | undefined,
-    iova: bigint,
-    size: bigint,
-    pgcount: number,
-    lvl: number,
-    table: bigint,
-  ): bigint {
-    if (lvl === MAX_LEVELS) return 0n;
-    const idx = this.lvlIdx(iova, lvl);
-    const ptep = table + BigInt(idx) * 8n;
-    const pte = this.read(ptep);
-    if (pte === 0n) return 0n;
-    if (size === this.blockSize(lvl)) {
-      const num = Math.min(pgcount, this.maxEntries(idx));
-      let i = 0;
-      for (; i < num; i++) {
-        const e = this.read(ptep + BigInt(i) * 8n);
-        if (e === 0n) break;
-        if (!this.iopteLeaf(e, lvl)) {
-          this.write(ptep + BigInt(i) * 8n, 0n);
-          this.tlb.tlbFlushWalk?.(iova + BigInt(i) * size, size, this.granuleBytes);
-          this.freeTable(lvl + 1, this.iopteToPaddr(e));
+  private unmapAt(gather: IotlbGather | undefined, iova: number, size: number, pgcount: number, lvl: number, table: number): number {
+    for (;;) {
+      if (lvl === MAX_LEVELS) return 0;
+      const idx = this.lvlIdxN(iova, lvl);
+      const ptep = table + idx * 8;
+      this.rd(ptep);
+      const lo = this.mem.lo;
+      const hi = this.mem.hi;
+      if (lo === 0 && hi === 0) return 0;
+      if (size === this.blockSizeN(lvl)) {
+        const num = Math.min(pgcount, this.maxEntries(idx));
+        let i = 0;
+        for (; i < num; i++) {
+          this.rd(ptep + i * 8);
+          const elo = this.mem.lo;
+          const ehi = this.mem.hi;
+          if (elo === 0 && ehi === 0) break;
+          if (!ArmLpaeIoPgtable.leaf(elo, lvl)) {
+            this.wr(ptep + i * 8, 0, 0);
+            this.tlb.tlbFlushWalk?.(BigInt(iova + i * size), BigInt(size), BigInt(this.granuleN));
+            this.freeTable(lvl + 1, this.toPaddr(elo, ehi));
+          }
         }
+        for (let j = 0; j < i; j++) this.wr(ptep + j * 8, 0, 0);
+        if (gather && !gather.queued) {
+          for (let j = 0; j < i; j++) this.addPage(gather, iova + j * size, size);
+        }
+        return i * size;
       }
-      for (let j = 0; j < i; j++) this.write(ptep + BigInt(j) * 8n, 0n);
-      if (gather && !gather.queued) {
-        for (let j = 0; j < i; j++) this.addPage(gather, iova + BigInt(j) * size, size);
-      }
-      return BigInt(i) * size;
+      if (ArmLpaeIoPgtable.leaf(lo, lvl)) return this.splitBlkUnmap(gather, iova, size, lo, hi, lvl + 1, ptep, pgcount);
+      table = this.toPaddr(lo, hi);
+      lvl++;
     }
-    if (this.iopteLeaf(pte, lvl)) return this.splitBlkUnmap(gather, iova, size, pte, lvl + 1, ptep, pgcount);
-    return this.unmapAt(gather, iova, size, pgcount, lvl + 1, this.iopteToPaddr(pte));
   }
 
-  private addPage(gather: IotlbGather | undefined, iova: bigint, size: bigint): void {
-    if (this.tlb.tlbAddPage) this.tlb.tlbAddPage(gather, iova, size);
-    else gather?.add(iova, size);
+  private addPage(gather: IotlbGather | undefined, iova: number, size: number): void {
+    if (this.tlb.tlbAddPage) this.tlb.tlbAddPage(gather, BigInt(iova), BigInt(size));
+    else gather?.add(BigInt(iova), BigInt(size));
   }
 
   /** arm_lpae_split_blk_unmap */
   private splitBlkUnmap(
     gather: IotlbGather | undefined,
-    iova: bigint,
-    size: bigint,
-    blkPte: bigint,
+    iova: number,
+    size: number,
+    blkLo: number,
+    blkHi: number,
     lvl: number,
-    ptep: bigint,
+    ptep: number,
     pgcount: number,
-  ): bigint {
-    if (lvl === MAX_LEVELS) return 0n;
-    const tablep = this.alloc.alloc(this.granuleBytes);
-    if (tablep === null) return 0n;
-    const splitSz = this.blockSize(lvl);
+  ): number {
+    if (lvl === MAX_LEVELS) return 0;
+    const tablep = this.alloc.allocN(this.granuleN);
+    if (tablep === null) return 0;
+    const splitSz = this.blockSizeN(lvl);
     let unmapIdxStart = -1;
     let num = 0;
     if (size === splitSz) {
-      unmapIdxStart = this.lvlIdx(iova, lvl);
+      unmapIdxStart = this.lvlIdxN(iova, lvl);
       num = Math.min(pgcount, this.maxEntries(unmapIdxStart));
     }
-    let blkPaddr = this.iopteToPaddr(blkPte);
-    const prot = blkPte & PTE_ATTR_MASK;
-    for (let i = 0; i < this.ptesPerTable; i++, blkPaddr += splitSz) {
+    let blkPaddr = this.toPaddr(blkLo, blkHi);
+    const protLo = (blkLo & LO_ATTR_MASK) >>> 0;
+    const protHi = (blkHi & HI_ATTR_MASK) >>> 0;
+    const n = this.ptesPerTable;
+    for (let i = 0; i < n; i++, blkPaddr += splitSz) {
       if (i >= unmapIdxStart && i < unmapIdxStart + num) continue;
-      this.writeLeaves(blkPaddr, prot, lvl, 1, tablep + BigInt(i) * 8n);
+      this.writeLeaves(blkPaddr, protLo, protHi, lvl, 1, tablep + i * 8);
     }
-    this.write(ptep, this.paddrToIopte(tablep) | PTE_TYPE_TABLE);
+    this.wr(ptep, (ArmLpaeIoPgtable.oaLo(tablep) | TYPE_TABLE) >>> 0, ArmLpaeIoPgtable.oaHi(tablep));
     if (unmapIdxStart >= 0) {
-      for (let i = 0; i < num; i++) this.addPage(gather, iova + BigInt(i) * size, size);
-      return BigInt(num) * size;
+      for (let i = 0; i < num; i++) this.addPage(gather, iova + i * size, size);
+      return num * size;
     }
     return this.unmapAt(gather, iova, size, pgcount, lvl, tablep);
   }
 
   /** __arm_lpae_free_pgtable */
-  private freeTable(lvl: number, table: bigint): void {
-    const tableSize = lvl === this.startLevel ? this.pgdSize : this.granuleBytes;
+  private freeTable(lvl: number, table: number): void {
+    const tableSize = lvl === this.startLevel ? this.pgdSizeN : this.granuleN;
     if (lvl < MAX_LEVELS - 1) {
-      for (let off = 0n; off < tableSize; off += 8n) {
-        const pte = this.read(table + off);
-        if (pte === 0n || this.iopteLeaf(pte, lvl)) continue;
-        this.freeTable(lvl + 1, this.iopteToPaddr(pte));
+      for (let off = 0; off < tableSize; off += 8) {
+        this.rd(table + off);
+        const lo = this.mem.lo;
+        const hi = this.mem.hi;
+        if ((lo === 0 && hi === 0) || ArmLpaeIoPgtable.leaf(lo, lvl)) continue;
+        this.freeTable(lvl + 1, this.toPaddr(lo, hi));
       }
     }
-    this.alloc.release(table);
+    this.alloc.releaseN(table);
   }
 
   /** Free every table (free_io_pgtable_ops). The instance must not be used afterwards. */
   free(): void {
-    this.freeTable(this.startLevel, this.pgd);
+    this.freeTable(this.startLevel, this.pgdN);
   }
 
   /** arm_lpae_iova_to_phys, with the leaf descriptor and its level. */
   iovaToPhys(iova: bigint): IovaToPhys | null {
-    let table = this.pgd;
+    // LVL_IDX only ever looks at bits below ias, so the iova can be reduced first.
+    const va = Number(BigInt.asUintN(64, iova) % (1n << BigInt(this.ias)));
+    let table = this.pgdN;
     for (let lvl = this.startLevel; lvl < MAX_LEVELS; lvl++) {
-      const pte = this.read(table + BigInt(this.lvlIdx(iova, lvl)) * 8n);
-      if (pte === 0n) return null;
-      if (this.iopteLeaf(pte, lvl)) {
-        const off = BigInt.asUintN(64, iova) & (this.blockSize(lvl) - 1n);
-        return { phys: this.iopteToPaddr(pte) | off, pte, level: lvl };
+      this.rd(table + this.lvlIdxN(va, lvl) * 8);
+      const lo = this.mem.lo;
+      const hi = this.mem.hi;
+      if (lo === 0 && hi === 0) return null;
+      if (ArmLpaeIoPgtable.leaf(lo, lvl)) {
+        const bs = this.blockSizeN(lvl);
+        return { phys: BigInt(this.toPaddr(lo, hi) + (va % bs)), pte: u64(lo, hi), level: lvl };
       }
-      table = this.iopteToPaddr(pte);
+      table = this.toPaddr(lo, hi);
     }
     return null;
   }
@@ -617,34 +682,39 @@ export class ArmLpaeIoPgtable {
    */
   tables(): Array<{ addr: bigint; level: number; size: bigint }> {
     const out: Array<{ addr: bigint; level: number; size: bigint }> = [];
-    const visit = (table: bigint, lvl: number): void => {
-      const size = lvl === this.startLevel ? this.pgdSize : this.granuleBytes;
-      out.push({ addr: table, level: lvl, size });
+    const visit = (table: number, lvl: number): void => {
+      const size = lvl === this.startLevel ? this.pgdSizeN : this.granuleN;
+      out.push({ addr: BigInt(table), level: lvl, size: BigInt(size) });
       if (lvl >= MAX_LEVELS - 1) return;
-      for (let off = 0n; off < size; off += 8n) {
-        const pte = this.read(table + off);
-        if (pte !== 0n && !this.iopteLeaf(pte, lvl)) visit(this.iopteToPaddr(pte), lvl + 1);
+      for (let off = 0; off < size; off += 8) {
+        this.rd(table + off);
+        const lo = this.mem.lo;
+        const hi = this.mem.hi;
+        if ((lo !== 0 || hi !== 0) && !ArmLpaeIoPgtable.leaf(lo, lvl)) visit(this.toPaddr(lo, hi), lvl + 1);
       }
     };
-    visit(this.pgd, this.startLevel);
+    visit(this.pgdN, this.startLevel);
     return out;
   }
 
   /** All leaves, in IOVA order: the mappings as the tables hold them. */
   leaves(): Array<{ iova: bigint; pa: bigint; size: bigint; level: number; pte: bigint }> {
     const out: Array<{ iova: bigint; pa: bigint; size: bigint; level: number; pte: bigint }> = [];
-    const visit = (table: bigint, lvl: number, base: bigint): void => {
-      const size = lvl === this.startLevel ? this.pgdSize : this.granuleBytes;
-      const bs = this.blockSize(lvl);
-      for (let i = 0n; i < size / 8n; i++) {
-        const pte = this.read(table + i * 8n);
-        if (pte === 0n) continue;
+    const visit = (table: number, lvl: number, base: number): void => {
+      const size = lvl === this.startLevel ? this.pgdSizeN : this.granuleN;
+      const bs = this.blockSizeN(lvl);
+      for (let i = 0; i < size / 8; i++) {
+        this.rd(table + i * 8);
+        const lo = this.mem.lo;
+        const hi = this.mem.hi;
+        if (lo === 0 && hi === 0) continue;
         const va = base + i * bs;
-        if (this.iopteLeaf(pte, lvl)) out.push({ iova: va, pa: this.iopteToPaddr(pte), size: bs, level: lvl, pte });
-        else if (lvl < MAX_LEVELS - 1) visit(this.iopteToPaddr(pte), lvl + 1, va);
+        if (ArmLpaeIoPgtable.leaf(lo, lvl)) {
+          out.push({ iova: BigInt(va), pa: BigInt(this.toPaddr(lo, hi)), size: BigInt(bs), level: lvl, pte: u64(lo, hi) });
+        } else if (lvl < MAX_LEVELS - 1) visit(this.toPaddr(lo, hi), lvl + 1, va);
       }
     };
-    visit(this.pgd, this.startLevel, 0n);
+    visit(this.pgdN, this.startLevel, 0);
     return out;
   }
 }

@@ -15,21 +15,17 @@
  * level, address, raw descriptor and purpose. That trace is what views draw.
  */
 
-import { field } from './bits';
 import {
   type Granule,
   type DescKind,
   bitsPerLevel,
-  descAddress,
-  descKind,
-  decodeS1Leaf,
-  decodeS1Table,
-  decodeS2Leaf,
   granuleShift,
   levelShift,
   psToBits,
 } from './descriptor';
-import type { PhysicalMemory } from './memory';
+import { CACHE_SIZE, type PhysicalMemory } from './memory';
+
+const CACHE_MASK = CACHE_SIZE - 1;
 
 export type Access = 'read' | 'write' | 'exec';
 
@@ -85,15 +81,68 @@ export interface TraceEntry {
   kind?: DescKind;
 }
 
-/** Walk context: memory, an optional trace to append to, and a read counter. */
-export interface WalkCtx {
-  mem: PhysicalMemory;
-  trace?: TraceEntry[];
-  reads: number;
+/** Access codes on the fast path. */
+export const ACC_READ = 0;
+export const ACC_WRITE = 1;
+export const ACC_EXEC = 2;
+export function accessCode(a: Access): number {
+  return a === 'read' ? ACC_READ : a === 'write' ? ACC_WRITE : ACC_EXEC;
+}
+const CLS: readonly FaultClass[] = ['CD', 'TT', 'IN'];
+export const CLS_CD = 0;
+export const CLS_TT = 1;
+export const CLS_IN = 2;
+
+/**
+ * Walk context: memory, an optional trace, a read counter, and the result
+ * registers the fast walk functions fill in (no allocation per walk).
+ */
+export class WalkCtx {
+  trace: TraceEntry[] | undefined;
+  reads = 0;
+  // Result of the last successful walk.
+  pa = 0;
+  ipa = 0;
+  s1Level = -1;
+  s1Lo = 0;
+  s1Hi = 0;
+  s1Size = 0;
+  s1Base = 0;
+  s1Ap = 0;
+  s1Pxn = false;
+  s1Uxn = false;
+  s1NG = false;
+  s1Sel: 0 | 1 = 0;
+  s2Level = -1;
+  s2Lo = 0;
+  s2Hi = 0;
+  s2Size = 0;
+  s2Base = 0;
+  s2Ap = 0;
+  s2Xn = 0;
+  s2MemAttr = 0;
+  /** Stage-2 output of the last s2Walk. */
+  s2Pa = 0;
+  // Fault registers (fault === null after a successful walk).
+  fault: WalkFaultType | null = null;
+  fStage: 1 | 2 = 1;
+  fLevel = -1;
+  fClass = CLS_IN;
+  /** For stage-2 faults: the IPA. */
+  fIpa = 0;
+  fFetch = -1;
+  fReason = '';
+
+  constructor(
+    readonly mem: PhysicalMemory,
+    trace = false,
+  ) {
+    this.trace = trace ? [] : undefined;
+  }
 }
 
 export function newCtx(mem: PhysicalMemory, trace = false): WalkCtx {
-  return { mem, trace: trace ? [] : undefined, reads: 0 };
+  return new WalkCtx(mem, trace);
 }
 
 /** Parameters of one stage-1 translation table (TTB0 or TTB1 half of a CD). */
@@ -262,11 +311,6 @@ export function effectivePaBits(ps: number, oasBits: number, g: Granule): number
   return g === 65536 ? bits : Math.min(bits, 48);
 }
 
-/** 52-bit addresses in descriptors (64K granule, FEAT_LPA): OA[51:48] live in bits [15:12]. */
-function lpa(g: Granule, paBits: number): boolean {
-  return g === 65536 && paBits === 52;
-}
-
 /** Is a block descriptor allowed at this level for this granule? */
 export function blockAllowed(g: Granule, level: number, paBits: number): boolean {
   if (g === 4096) return level === 1 || level === 2;
@@ -323,136 +367,499 @@ export function s2Concatenated(p: S2WalkParams): number {
 }
 
 // ---------------------------------------------------------------------------
-// Memory reads
+// Compiled parameters: everything a walk needs, computed once per STE/CD.
 
-function fetch(
-  ctx: WalkCtx,
-  addr: bigint,
-  stage: 0 | 1 | 2,
-  level: number,
-  purpose: TracePurpose,
-  ia?: bigint,
-): { desc: bigint | undefined; entry?: TraceEntry } {
-  ctx.reads++;
-  const desc = ctx.mem.read64(addr);
-  if (ctx.trace) {
-    const entry: TraceEntry = { stage, level, addr, desc, purpose, ia };
-    ctx.trace.push(entry);
-    return { desc, entry };
+const TWO32 = 4294967296;
+const TWO48 = 281474976710656;
+
+function bigU64(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+interface Geometry {
+  g: Granule;
+  /** Mask of descriptor address bits in the low word (bits [31:G]). */
+  loAddrMask: number;
+  /** 52-bit layout (64K granule, FEAT_LPA): OA[51:48] in bits [15:12]. */
+  lpa: boolean;
+  paBits: number;
+  paLimit: number;
+  start: number;
+  startEntries: number;
+  /** Entries in a table below the start level. */
+  entries: number;
+  /** 2^levelShift(l) for l = 0..3. */
+  pow: number[];
+  /** levelShift(l) */
+  shift: Int32Array;
+  /** Index mask at each level (start level: its possibly larger/smaller table). */
+  idxMask: Int32Array;
+  /** Masks of the offset within a leaf at level l, over the address halves (as int32 bit patterns). */
+  offLo: Int32Array;
+  offHi: Int32Array;
+  /** Masks of the leaf base in the descriptor halves at level l. */
+  baseLo: Int32Array;
+  baseHi: Int32Array;
+  blockOk: boolean[];
+  /** Start table base, aligned to the start table size. */
+  table: number;
+}
+
+function geometry(g: Granule, ia: number, start: number, ttb: bigint, paBits: number): Geometry {
+  const levels = [0, 1, 2, 3];
+  const shift = levels.map((l) => levelShift(g, l));
+  const pow = shift.map((sh) => 2 ** sh);
+  const startEntries = 2 ** (ia - levelShift(g, start));
+  const bytes = BigInt(startEntries * 8);
+  const loAddrMask = (0xffffffff << granuleShift(g)) >>> 0;
+  const offLo = shift.map((sh) => (sh >= 32 ? 0xffffffff : 2 ** sh - 1));
+  const offHi = shift.map((sh) => (sh >= 32 ? 2 ** (sh - 32) - 1 : 0));
+  return {
+    shift: Int32Array.from(shift),
+    idxMask: Int32Array.from(levels, (l) => (l === start ? startEntries : 2 ** bitsPerLevel(g)) - 1),
+    offLo: Int32Array.from(offLo, (m) => m | 0),
+    offHi: Int32Array.from(offHi, (m) => m | 0),
+    baseLo: Int32Array.from(offLo, (m) => loAddrMask & ~m),
+    baseHi: Int32Array.from(offHi, (m) => 0xffff & ~m),
+    g,
+    loAddrMask: loAddrMask | 0,
+    lpa: g === 65536 && paBits === 52,
+    paBits,
+    paLimit: 2 ** paBits,
+    start,
+    startEntries,
+    entries: 2 ** bitsPerLevel(g),
+    pow,
+    blockOk: [0, 1, 2, 3].map((l) => l < 3 && blockAllowed(g, l, paBits)),
+    table: Number(BigInt.asUintN(64, ttb) & ~(bytes - 1n) & ((1n << 53n) - 1n)),
+  };
+}
+
+export interface S2Compiled {
+  readonly params: S2WalkParams;
+  /** Why the configuration is illegal (C_BAD_STE), or null. */
+  readonly error: string | null;
+  readonly ia: number;
+  readonly iaLimit: number;
+  readonly geo: Geometry;
+  readonly affd: boolean;
+  readonly xnx: boolean;
+  readonly ptw: boolean;
+}
+
+export function compileS2(p: S2WalkParams): S2Compiled {
+  const error = s2ConfigError(p);
+  const ia = 64 - p.tsz;
+  const paBits = effectivePaBits(p.ps, p.oasBits, p.granule);
+  const start = error ? 3 : (s2StartLevel(p.sl0, p.granule) as number);
+  return {
+    params: p,
+    error,
+    ia,
+    iaLimit: 2 ** ia,
+    geo: geometry(p.granule, error ? levelShift(p.granule, 3) + 1 : ia, start, p.ttb, paBits),
+    affd: p.affd,
+    xnx: p.xnx,
+    ptw: p.ptw,
+  };
+}
+
+interface S1Half {
+  readonly error: string | null;
+  readonly epd: boolean;
+  readonly had: boolean;
+  readonly ia: number;
+  /** Range check masks over bits [top:ia] (top = 55 with TBI, else 63). */
+  readonly hiMask: number;
+  readonly loMask: number;
+  readonly geo: Geometry;
+  readonly ttbBits: bigint;
+}
+
+export interface S1Compiled {
+  readonly params: S1WalkParams;
+  readonly half: readonly [S1Half, S1Half];
+  readonly affd: boolean;
+  readonly wxn: boolean;
+  readonly pan: boolean;
+}
+
+function compileHalf(tt: S1TableParams, p: S1WalkParams): S1Half {
+  const error = s1TableConfigError(tt, p.oasBits);
+  const ia = error ? 25 : 64 - tt.tsz;
+  const top = tt.tbi ? 55 : 63;
+  let hiMask: number;
+  let loMask: number;
+  if (ia >= 32) {
+    loMask = 0;
+    hiMask = (2 ** (top - ia + 1) - 1) * 2 ** (ia - 32);
+  } else {
+    hiMask = 2 ** (top - 31) - 1;
+    loMask = (2 ** (32 - ia) - 1) * 2 ** ia;
   }
-  return { desc };
+  const paBits = effectivePaBits(p.ips, p.oasBits, tt.granule);
+  const start = error ? 3 : s1StartLevel(ia, tt.granule);
+  return {
+    error,
+    epd: tt.epd,
+    had: tt.had,
+    ia,
+    hiMask: hiMask >>> 0,
+    loMask: loMask >>> 0,
+    geo: geometry(tt.granule, error ? levelShift(tt.granule, 3) + 1 : ia, start, tt.ttb, paBits),
+    ttbBits: BigInt.asUintN(64, tt.ttb),
+  };
 }
 
-/** Fetch a configuration structure word (STE, CD, L1STD, L1CD) with tracing. */
-export function fetchConfig(ctx: WalkCtx, addr: bigint, purpose: TracePurpose): bigint | undefined {
-  return fetch(ctx, addr, 0, 0, purpose).desc;
-}
-
-function fault(
-  type: WalkFaultType,
-  stage: 1 | 2,
-  cls: FaultClass,
-  addr: bigint,
-  reason: string,
-  extra: Partial<WalkFault> = {},
-): WalkErr {
-  const f: WalkFault = { type, stage, class: cls, addr, reason, ...extra };
-  if (stage === 2) f.ipa = addr;
-  return { ok: false, fault: f };
+export function compileS1(p: S1WalkParams): S1Compiled {
+  return { params: p, half: [compileHalf(p.tt[0], p), compileHalf(p.tt[1], p)], affd: p.affd, wxn: p.wxn, pan: p.pan };
 }
 
 // ---------------------------------------------------------------------------
-// Stage 2
+// Fast walks
 
-export interface S2Request {
-  ipa: bigint;
-  txn: Transaction;
-  /** What this stage-2 walk serves (trace purpose) and the event CLASS it reports. */
-  purpose: 's2-for-s1-table' | 's2-for-output' | 's2-for-cd';
-  cls: FaultClass;
+function setFault(
+  ctx: WalkCtx,
+  type: WalkFaultType,
+  stage: 1 | 2,
+  level: number,
+  cls: number,
+  ipa: number,
+  reason: string,
+  fetchAddr = -1,
+): false {
+  ctx.fault = type;
+  ctx.fStage = stage;
+  ctx.fLevel = level;
+  ctx.fClass = cls;
+  ctx.fIpa = ipa;
+  ctx.fFetch = fetchAddr;
+  ctx.fReason = reason;
+  return false;
 }
 
-export type S2Result = { ok: true; leaf: S2Leaf; pa: bigint } | WalkErr;
+const PURPOSE_BY_CLS: readonly ('s2-for-cd' | 's2-for-s1-table' | 's2-for-output')[] = ['s2-for-cd', 's2-for-s1-table', 's2-for-output'];
 
-export function walkS2(ctx: WalkCtx, p: S2WalkParams, req: S2Request): S2Result {
-  const { ipa, cls } = req;
-  const tableWalk = cls !== 'IN';
-  const cfgErr = s2ConfigError(p);
-  if (cfgErr) return fault('C_BAD_STE', 2, cls, ipa, cfgErr);
-  const g = p.granule;
-  const ia = 64 - p.tsz;
-  if (ipa < 0n || ipa >> BigInt(ia) !== 0n) {
-    return fault('F_TRANSLATION', 2, cls, ipa, `IPA is outside the ${ia}-bit input range set by S2T0SZ`);
+function traceRead(ctx: WalkCtx, stage: 0 | 1 | 2, level: number, addr: number, desc: bigint | undefined, purpose: TracePurpose, ia: bigint): TraceEntry {
+  const e: TraceEntry = {
+    stage,
+    level,
+    addr: BigInt(addr),
+    desc,
+    purpose,
+    ia,
+  };
+  (ctx.trace as TraceEntry[]).push(e);
+  return e;
+}
+
+function kindOf(lo: number, level: number, blockOk: boolean): DescKind {
+  if ((lo & 1) === 0) return 'invalid';
+  if (level === 3) return lo & 2 ? 'page' : 'reserved';
+  if (lo & 2) return 'table';
+  return blockOk ? 'block' : 'reserved';
+}
+
+/**
+ * Stage-2 walk of `ipa` (a number below 2^53). `cls` is the access class
+ * (CLS_CD / CLS_TT for configuration and stage-1 table fetches, which are
+ * checked as reads; CLS_IN for the transaction). On success fills the s2*
+ * registers of ctx and ctx.s2Pa.
+ */
+export function s2Walk(ctx: WalkCtx, c: S2Compiled, ipa: number, access: number, priv: boolean, cls: number): boolean {
+  if (c.error) return setFault(ctx, 'C_BAD_STE', 2, -1, cls, ipa, c.error);
+  if (!(ipa < c.iaLimit)) {
+    return setFault(ctx, 'F_TRANSLATION', 2, -1, cls, ipa, `IPA is outside the ${c.ia}-bit input range set by S2T0SZ`);
   }
-  const paBits = effectivePaBits(p.ps, p.oasBits, g);
-  const useLpa = lpa(g, paBits);
-  const start = s2StartLevel(p.sl0, g) as number;
-  const stride = bitsPerLevel(g);
-  const startEntries = 1n << BigInt(ia - levelShift(g, start));
-  let table = p.ttb & ~(startEntries * 8n - 1n);
-  if (table >> BigInt(paBits) !== 0n) {
-    return fault('F_ADDR_SIZE', 2, cls, ipa, `S2TTB is wider than the ${paBits}-bit output size`, { level: start });
+  const geo = c.geo;
+  const mem = ctx.mem;
+  let table = geo.table;
+  if (!(table < geo.paLimit)) {
+    return setFault(ctx, 'F_ADDR_SIZE', 2, geo.start, cls, ipa, `S2TTB is wider than the ${geo.paBits}-bit output size`);
   }
-  for (let level = start; level <= 3; level++) {
-    const shift = levelShift(g, level);
-    const entries = level === start ? startEntries : 1n << BigInt(stride);
-    const idx = (ipa >> BigInt(shift)) & (entries - 1n);
-    const addr = table + idx * 8n;
-    const { desc, entry } = fetch(ctx, addr, 2, level, req.purpose, ipa);
-    if (desc === undefined) {
-      return fault('F_WALK_EABT', 2, cls, ipa, 'external abort fetching a stage-2 descriptor', { level, fetchAddr: addr });
+  const aHi = (ipa / TWO32) >>> 0;
+  const aLo = ipa >>> 0;
+  const tracing = ctx.trace !== undefined;
+  const shifts = geo.shift;
+  const masks = geo.idxMask;
+  const anyPa = mem.anyPa;
+  const cacheKey = mem.cacheKey;
+  const cacheFrame = mem.cacheFrame;
+  const loAddrMask = geo.loAddrMask;
+  for (let level = geo.start; level <= 3; level++) {
+    const sh = shifts[level];
+    const idx = (sh >= 32 ? aHi >>> (sh - 32) : (aLo >>> sh) | (aHi << (32 - sh))) & masks[level];
+    const addr = table + idx * 8;
+    ctx.reads++;
+    // Inlined PhysicalMemory.read(): frame cache hit path.
+    let ok = true;
+    let lo = 0;
+    let hi = 0;
+    if (anyPa || mem.backed(addr)) {
+      const fn = Math.floor(addr / 4096);
+      const slot = fn & CACHE_MASK;
+      const f = cacheKey[slot] === fn ? cacheFrame[slot] : mem.frameMiss(fn);
+      const w = (addr - fn * 4096) >>> 2;
+      lo = f[w];
+      hi = f[w + 1];
+    } else ok = false;
+    let entry: TraceEntry | undefined;
+    if (tracing) entry = traceRead(ctx, 2, level, addr, ok ? bigU64(lo, hi) : undefined, PURPOSE_BY_CLS[cls], BigInt(ipa));
+    if (!ok) return setFault(ctx, 'F_WALK_EABT', 2, level, cls, ipa, 'external abort fetching a stage-2 descriptor', addr);
+    if (entry) entry.kind = kindOf(lo, level, geo.blockOk[level]);
+    if ((lo & 1) === 0) return setFault(ctx, 'F_TRANSLATION', 2, level, cls, ipa, `stage-2 level ${level} descriptor is invalid`);
+    const isTable = level < 3 && (lo & 2) !== 0;
+    if (!isTable && (level === 3 ? (lo & 2) === 0 : !geo.blockOk[level])) {
+      return setFault(ctx, 'F_TRANSLATION', 2, level, cls, ipa, `stage-2 level ${level} descriptor is reserved`);
     }
-    let kind = descKind(desc, level);
-    if (kind === 'block' && !blockAllowed(g, level, paBits)) kind = 'reserved';
-    if (entry) entry.kind = kind;
-    if (kind === 'invalid' || kind === 'reserved') {
-      return fault('F_TRANSLATION', 2, cls, ipa, `stage-2 level ${level} descriptor is ${kind}`, { level });
-    }
-    if (kind === 'table') {
-      const next = descAddress(desc, g, 1n << BigInt(granuleShift(g)), useLpa);
-      if (next >> BigInt(paBits) !== 0n) {
-        return fault('F_ADDR_SIZE', 2, cls, ipa, `next-level table address is wider than ${paBits} bits`, { level });
+    const lpaBits = geo.lpa ? ((lo >>> 12) & 0xf) * TWO48 : 0;
+    if (isTable) {
+      const next = (hi & 0xffff) * TWO32 + ((lo & loAddrMask) >>> 0) + lpaBits;
+      if (!(next < geo.paLimit)) {
+        return setFault(ctx, 'F_ADDR_SIZE', 2, level, cls, ipa, `next-level table address is wider than ${geo.paBits} bits`);
       }
       table = next;
       continue;
     }
-    const size = 1n << BigInt(shift);
-    const base = descAddress(desc, g, size, useLpa);
-    if (base >> BigInt(paBits) !== 0n) {
-      return fault('F_ADDR_SIZE', 2, cls, ipa, `output address is wider than ${paBits} bits`, { level });
+    const base = (hi & geo.baseHi[level]) * TWO32 + ((lo & geo.baseLo[level]) >>> 0) + lpaBits;
+    if (!(base < geo.paLimit)) {
+      return setFault(ctx, 'F_ADDR_SIZE', 2, level, cls, ipa, `output address is wider than ${geo.paBits} bits`);
     }
-    const a = decodeS2Leaf(desc);
-    if (!a.af && !p.affd) return fault('F_ACCESS', 2, cls, ipa, 'stage-2 access flag is 0', { level });
-    const perm: S2Perm = { s2ap: a.s2ap, xn: a.xn, xnx: p.xnx };
-    const denied = s2PermissionDenied(perm, req.txn, tableWalk);
-    if (denied) return fault('F_PERMISSION', 2, cls, ipa, denied, { level });
-    if (tableWalk && p.ptw && (a.memAttr & 0xc) === 0) {
-      return fault('F_PERMISSION', 2, cls, ipa, 'stage-1 table walk to Device memory with S2PTW set', { level });
+    if ((lo & 0x400) === 0 && !c.affd) return setFault(ctx, 'F_ACCESS', 2, level, cls, ipa, 'stage-2 access flag is 0');
+    const s2ap = (lo >>> 6) & 3;
+    const xn = (hi >>> 21) & 3;
+    let denied: string | null = null;
+    if (cls !== CLS_IN || access === ACC_READ) {
+      if ((s2ap & 1) === 0) denied = 'stage-2 read not allowed (S2AP[0] = 0)';
+    } else if (access === ACC_WRITE) {
+      if ((s2ap & 2) === 0) denied = 'stage-2 write not allowed (S2AP[1] = 0)';
+    } else {
+      denied = s2PermissionDenied({ s2ap, xn, xnx: c.xnx }, { access: 'exec', priv });
     }
-    const leaf: S2Leaf = { level, desc, size, base, perm, memAttr: a.memAttr };
-    return { ok: true, leaf, pa: base | (ipa & (size - 1n)) };
+    if (denied) return setFault(ctx, 'F_PERMISSION', 2, level, cls, ipa, denied);
+    const memAttr = (lo >>> 2) & 0xf;
+    if (cls !== CLS_IN && c.ptw && (memAttr & 0xc) === 0) {
+      return setFault(ctx, 'F_PERMISSION', 2, level, cls, ipa, 'stage-1 table walk to Device memory with S2PTW set');
+    }
+    if (cls === CLS_IN) {
+      ctx.s2Level = level;
+      ctx.s2Lo = lo;
+      ctx.s2Hi = hi;
+      ctx.s2Size = geo.pow[level];
+      ctx.s2Base = base;
+      ctx.s2Ap = s2ap;
+      ctx.s2Xn = xn;
+      ctx.s2MemAttr = memAttr;
+    }
+    ctx.s2Pa = base + (aHi & geo.offHi[level]) * TWO32 + ((aLo & geo.offLo[level]) >>> 0);
+    return true;
   }
   /* c8 ignore next */
   throw new Error('unreachable: stage-2 walk ran past level 3');
 }
 
-// ---------------------------------------------------------------------------
-// Stage 1 (optionally nested)
-
-/** Select TTB0/TTB1 for an input address; null with a reason when it falls in no range. */
-export function selectTtb(p: S1WalkParams, va: bigint): { sel: 0 | 1 } | { error: string } {
-  const v = BigInt.asUintN(64, va);
-  const sel: 0 | 1 = (v >> 55n) & 1n ? 1 : 0;
-  const tt = p.tt[sel];
-  const ia = 64 - tt.tsz;
-  const top = tt.tbi ? 55 : 63;
-  const upper = field(v, top, ia);
-  const allOnes = (1n << BigInt(top - ia + 1)) - 1n;
-  if ((sel === 0 && upper !== 0n) || (sel === 1 && upper !== allOnes)) {
-    return { error: `address is outside both TTB0 and TTB1 ranges (${ia}-bit ${sel === 0 ? 'lower' : 'upper'} range)` };
+/**
+ * Stage-1 walk of the 64-bit input address (vaHi, vaLo). With `c2` the walk
+ * is nested: every table address is an IPA translated by stage 2 (CLASS =
+ * TT), then the output IPA for the transaction (CLASS = IN). On success
+ * fills ctx.pa, ctx.ipa and the s1* (and s2*) registers.
+ */
+export function s1Walk(
+  ctx: WalkCtx,
+  c: S1Compiled,
+  vaHi: number,
+  vaLo: number,
+  access: number,
+  priv: boolean,
+  c2: S2Compiled | null,
+): boolean {
+  const sel: 0 | 1 = (vaHi >>> 23) & 1 ? 1 : 0;
+  const h = c.half[sel];
+  if (sel === 0 ? (vaHi & h.hiMask) !== 0 || (vaLo & h.loMask) !== 0 : (vaHi & h.hiMask) >>> 0 !== h.hiMask || (vaLo & h.loMask) >>> 0 !== h.loMask) {
+    return setFault(ctx, 'F_TRANSLATION', 1, -1, CLS_IN, 0, `address is outside the ${h.ia}-bit TTB${sel} range`);
   }
-  if (tt.epd) return { error: `walks through TTB${sel} are disabled (EPD${sel} = 1)` };
-  return { sel };
+  if (h.epd) return setFault(ctx, 'F_TRANSLATION', 1, -1, CLS_IN, 0, `walks through TTB${sel} are disabled (EPD${sel} = 1)`);
+  if (h.error) return setFault(ctx, 'C_BAD_CD', 1, -1, CLS_IN, 0, h.error);
+  const geo = h.geo;
+  const mem = ctx.mem;
+  if (!(geo.table < geo.paLimit) || h.ttbBits >= 1n << 53n) {
+    return setFault(ctx, 'F_ADDR_SIZE', 1, geo.start, CLS_IN, 0, `TTB${sel} is wider than the ${geo.paBits}-bit output size`);
+  }
+  let table = geo.table;
+  let apTable = 0;
+  let pxnTable = false;
+  let uxnTable = false;
+  const tracing = ctx.trace !== undefined;
+  const full = tracing ? bigU64(vaLo, vaHi) : 0n;
+  const shifts = geo.shift;
+  const masks = geo.idxMask;
+  const anyPa = mem.anyPa;
+  const cacheKey = mem.cacheKey;
+  const cacheFrame = mem.cacheFrame;
+  const loAddrMask = geo.loAddrMask;
+  for (let level = geo.start; level <= 3; level++) {
+    const sh = shifts[level];
+    const idx = (sh >= 32 ? vaHi >>> (sh - 32) : (vaLo >>> sh) | (vaHi << (32 - sh))) & masks[level];
+    let addr = table + idx * 8;
+    if (c2) {
+      if (!s2Walk(ctx, c2, addr, ACC_READ, priv, CLS_TT)) return false;
+      addr = ctx.s2Pa;
+    }
+    ctx.reads++;
+    // Inlined PhysicalMemory.read(): frame cache hit path.
+    let ok = true;
+    let lo = 0;
+    let hi = 0;
+    if (anyPa || mem.backed(addr)) {
+      const fn = Math.floor(addr / 4096);
+      const slot = fn & CACHE_MASK;
+      const f = cacheKey[slot] === fn ? cacheFrame[slot] : mem.frameMiss(fn);
+      const w = (addr - fn * 4096) >>> 2;
+      lo = f[w];
+      hi = f[w + 1];
+    } else ok = false;
+    let entry: TraceEntry | undefined;
+    if (tracing) entry = traceRead(ctx, 1, level, addr, ok ? bigU64(lo, hi) : undefined, 's1-table', full);
+    if (!ok) return setFault(ctx, 'F_WALK_EABT', 1, level, CLS_TT, 0, 'external abort fetching a stage-1 descriptor', addr);
+    if (entry) entry.kind = kindOf(lo, level, geo.blockOk[level]);
+    if ((lo & 1) === 0) return setFault(ctx, 'F_TRANSLATION', 1, level, CLS_IN, 0, `stage-1 level ${level} descriptor is invalid`);
+    const isTable = level < 3 && (lo & 2) !== 0;
+    if (!isTable && (level === 3 ? (lo & 2) === 0 : !geo.blockOk[level])) {
+      return setFault(ctx, 'F_TRANSLATION', 1, level, CLS_IN, 0, `stage-1 level ${level} descriptor is reserved`);
+    }
+    const lpaBits = geo.lpa ? ((lo >>> 12) & 0xf) * TWO48 : 0;
+    if (isTable) {
+      const next = (hi & 0xffff) * TWO32 + ((lo & loAddrMask) >>> 0) + lpaBits;
+      if (!(next < geo.paLimit)) {
+        return setFault(ctx, 'F_ADDR_SIZE', 1, level, CLS_IN, 0, `next-level table address is wider than ${geo.paBits} bits`);
+      }
+      if (!h.had) {
+        apTable |= (hi >>> 29) & 3;
+        if (hi & (1 << 27)) pxnTable = true;
+        if (hi & (1 << 28)) uxnTable = true;
+      }
+      table = next;
+      continue;
+    }
+    const base = (hi & geo.baseHi[level]) * TWO32 + ((lo & geo.baseLo[level]) >>> 0) + lpaBits;
+    if (!(base < geo.paLimit)) {
+      return setFault(ctx, 'F_ADDR_SIZE', 1, level, CLS_IN, 0, `output address is wider than ${geo.paBits} bits`);
+    }
+    if ((lo & 0x400) === 0 && !c.affd) return setFault(ctx, 'F_ACCESS', 1, level, CLS_IN, 0, 'stage-1 access flag is 0');
+    let ap = (lo >>> 6) & 3;
+    if (apTable & 1) ap &= ~1; // APTable[0]: no EL0 access below
+    if (apTable & 2) ap |= 2; // APTable[1]: read-only below
+    const pxn = (hi & (1 << 21)) !== 0 || pxnTable;
+    const uxn = (hi & (1 << 22)) !== 0 || uxnTable;
+    // Fast permission check for the common cases; the full rules for the rest.
+    const el0 = (ap & 1) === 1;
+    let denied: string | null = null;
+    if (access === ACC_READ && !c.pan) {
+      if (!priv && !el0) denied = 'no unprivileged access (AP[1] = 0)';
+    } else if (access === ACC_WRITE && !c.pan) {
+      if (!priv && !el0) denied = 'no unprivileged access (AP[1] = 0)';
+      else if (ap & 2) denied = 'write to read-only memory (AP[2] = 1)';
+    } else {
+      denied = s1PermissionDenied({ ap, pxn, uxn, wxn: c.wxn, pan: c.pan }, { access: access === ACC_READ ? 'read' : access === ACC_WRITE ? 'write' : 'exec', priv });
+    }
+    if (denied) return setFault(ctx, 'F_PERMISSION', 1, level, CLS_IN, 0, denied);
+    ctx.s1Level = level;
+    ctx.s1Lo = lo;
+    ctx.s1Hi = hi;
+    ctx.s1Size = geo.pow[level];
+    ctx.s1Base = base;
+    ctx.s1Ap = ap;
+    ctx.s1Pxn = pxn;
+    ctx.s1Uxn = uxn;
+    ctx.s1NG = (lo & 0x800) !== 0;
+    ctx.s1Sel = sel;
+    const ipa = base + (vaHi & geo.offHi[level]) * TWO32 + ((vaLo & geo.offLo[level]) >>> 0);
+    ctx.ipa = ipa;
+    if (!c2) {
+      ctx.s2Level = -1;
+      ctx.pa = ipa;
+      ctx.fault = null;
+      return true;
+    }
+    if (!s2Walk(ctx, c2, ipa, access, priv, CLS_IN)) return false;
+    ctx.pa = ctx.s2Pa;
+    ctx.fault = null;
+    return true;
+  }
+  /* c8 ignore next */
+  throw new Error('unreachable: stage-1 walk ran past level 3');
+}
+
+// ---------------------------------------------------------------------------
+// Object API (bigints in and out): for the CLI, the UI and tests.
+
+/** Fetch a configuration structure word (STE, CD, L1STD, L1CD) with tracing. */
+export function fetchConfig(ctx: WalkCtx, addr: bigint, purpose: TracePurpose): bigint | undefined {
+  ctx.reads++;
+  const ok = addr >= 0n && addr < 1n << 52n && ctx.mem.read(Number(addr));
+  if (ctx.trace) traceRead(ctx, 0, 0, Number(addr), ok ? bigU64(ctx.mem.lo, ctx.mem.hi) : undefined, purpose, 0n);
+  return ok ? bigU64(ctx.mem.lo, ctx.mem.hi) : undefined;
+}
+
+function faultFromCtx(ctx: WalkCtx, inputAddr: bigint): WalkErr {
+  const f: WalkFault = {
+    type: ctx.fault as WalkFaultType,
+    stage: ctx.fStage,
+    class: CLS[ctx.fClass],
+    addr: ctx.fStage === 2 ? BigInt(ctx.fIpa) : inputAddr,
+    reason: ctx.fReason,
+  };
+  if (ctx.fLevel >= 0) f.level = ctx.fLevel;
+  if (ctx.fStage === 2) f.ipa = BigInt(ctx.fIpa);
+  if (ctx.fFetch >= 0) f.fetchAddr = BigInt(ctx.fFetch);
+  return { ok: false, fault: f };
+}
+
+function s1LeafFromCtx(ctx: WalkCtx, c: S1Compiled): S1Leaf {
+  return {
+    level: ctx.s1Level,
+    desc: bigU64(ctx.s1Lo, ctx.s1Hi),
+    size: BigInt(ctx.s1Size),
+    base: BigInt(ctx.s1Base),
+    perm: { ap: ctx.s1Ap, pxn: ctx.s1Pxn, uxn: ctx.s1Uxn, wxn: c.wxn, pan: c.pan },
+    nG: ctx.s1NG,
+    ttbSel: ctx.s1Sel,
+    attrIndx: (ctx.s1Lo >>> 2) & 7,
+  };
+}
+
+function s2LeafFromCtx(ctx: WalkCtx, c: S2Compiled): S2Leaf {
+  return {
+    level: ctx.s2Level,
+    desc: bigU64(ctx.s2Lo, ctx.s2Hi),
+    size: BigInt(ctx.s2Size),
+    base: BigInt(ctx.s2Base),
+    perm: { s2ap: ctx.s2Ap, xn: ctx.s2Xn, xnx: c.xnx },
+    memAttr: ctx.s2MemAttr,
+  };
+}
+
+export interface S2Request {
+  ipa: bigint;
+  txn: Transaction;
+  cls: FaultClass;
+}
+
+export type S2Result = { ok: true; leaf: S2Leaf; pa: bigint } | WalkErr;
+
+/** Stage-2 walk (object API). */
+export function walkS2(ctx: WalkCtx, p: S2WalkParams | S2Compiled, req: S2Request): S2Result {
+  const c = 'geo' in p ? p : compileS2(p);
+  const cls = req.cls === 'CD' ? CLS_CD : req.cls === 'TT' ? CLS_TT : CLS_IN;
+  const ipa = req.ipa;
+  // An IPA too wide for a number is certainly beyond S2T0SZ: walk with an out-of-range stand-in.
+  const ipaN = ipa >= 0n && ipa < 1n << 53n ? Number(ipa) : 2 ** 53;
+  if (!s2Walk(ctx, c, ipaN, accessCode(req.txn.access), req.txn.priv, cls)) {
+    const r = faultFromCtx(ctx, ipa);
+    if (r.fault.stage === 2) r.fault.addr = r.fault.ipa = ipa;
+    return r;
+  }
+  return { ok: true, leaf: s2LeafFromCtx(ctx, c), pa: BigInt(ctx.s2Pa) };
 }
 
 export interface S1Request {
@@ -461,93 +868,39 @@ export interface S1Request {
 }
 
 /**
- * Stage-1 walk. With `s2`, the walk is nested: the TTB and every table
- * address are IPAs translated through stage 2 (CLASS = TT), and the output
- * IPA is translated through stage 2 for the transaction itself (CLASS = IN).
+ * Stage-1 walk (object API). With `s2`, the walk is nested: the TTB and every
+ * table address are IPAs translated through stage 2 (CLASS = TT), and the
+ * output IPA is translated through stage 2 for the transaction itself (CLASS = IN).
  */
-export function walkS1(ctx: WalkCtx, p: S1WalkParams, req: S1Request, s2?: S2WalkParams): WalkResult {
+export function walkS1(ctx: WalkCtx, p: S1WalkParams | S1Compiled, req: S1Request, s2?: S2WalkParams | S2Compiled): WalkResult {
+  const c = 'half' in p ? p : compileS1(p);
+  const c2 = s2 === undefined ? null : 'geo' in s2 ? s2 : compileS2(s2);
   const va = BigInt.asUintN(64, req.va);
-  const range = selectTtb(p, va);
-  if ('error' in range) return fault('F_TRANSLATION', 1, 'IN', va, range.error);
-  const sel = range.sel;
-  const tt = p.tt[sel];
-  const cfgErr = s1TableConfigError(tt, p.oasBits);
-  if (cfgErr) return fault('C_BAD_CD', 1, 'IN', va, cfgErr);
-  const g = tt.granule;
-  const ia = 64 - tt.tsz;
-  const paBits = effectivePaBits(p.ips, p.oasBits, g);
-  const useLpa = lpa(g, paBits);
-  const stride = bitsPerLevel(g);
-  const start = s1StartLevel(ia, g);
-  const startEntries = 1n << BigInt(ia - levelShift(g, start));
-  let table = tt.ttb & ~(startEntries * 8n - 1n);
-  if (table >> BigInt(paBits) !== 0n) {
-    return fault('F_ADDR_SIZE', 1, 'IN', va, `TTB${sel} is wider than the ${paBits}-bit output size`, { level: start });
-  }
-  let apTable = 0;
-  let pxnTable = false;
-  let uxnTable = false;
-  for (let level = start; level <= 3; level++) {
-    const shift = levelShift(g, level);
-    const entries = level === start ? startEntries : 1n << BigInt(stride);
-    const idx = (va >> BigInt(shift)) & (entries - 1n);
-    let addr = table + idx * 8n;
-    if (s2) {
-      const r = walkS2(ctx, s2, { ipa: addr, txn: req.txn, purpose: 's2-for-s1-table', cls: 'TT' });
-      if (!r.ok) return r;
-      addr = r.pa;
-    }
-    const { desc, entry } = fetch(ctx, addr, 1, level, 's1-table', va);
-    if (desc === undefined) {
-      return fault('F_WALK_EABT', 1, 'TT', va, 'external abort fetching a stage-1 descriptor', { level, fetchAddr: addr });
-    }
-    let kind = descKind(desc, level);
-    if (kind === 'block' && !blockAllowed(g, level, paBits)) kind = 'reserved';
-    if (entry) entry.kind = kind;
-    if (kind === 'invalid' || kind === 'reserved') {
-      return fault('F_TRANSLATION', 1, 'IN', va, `stage-1 level ${level} descriptor is ${kind}`, { level });
-    }
-    if (kind === 'table') {
-      const next = descAddress(desc, g, 1n << BigInt(granuleShift(g)), useLpa);
-      if (next >> BigInt(paBits) !== 0n) {
-        return fault('F_ADDR_SIZE', 1, 'IN', va, `next-level table address is wider than ${paBits} bits`, { level });
-      }
-      if (!tt.had) {
-        const t = decodeS1Table(desc);
-        apTable |= t.apTable;
-        pxnTable ||= t.pxnTable;
-        uxnTable ||= t.uxnTable;
-      }
-      table = next;
-      continue;
-    }
-    const size = 1n << BigInt(shift);
-    const base = descAddress(desc, g, size, useLpa);
-    if (base >> BigInt(paBits) !== 0n) {
-      return fault('F_ADDR_SIZE', 1, 'IN', va, `output address is wider than ${paBits} bits`, { level });
-    }
-    const a = decodeS1Leaf(desc);
-    if (!a.af && !p.affd) return fault('F_ACCESS', 1, 'IN', va, 'stage-1 access flag is 0', { level });
-    let ap = a.ap;
-    if (apTable & 1) ap &= ~1; // APTable[0]: no EL0 access below
-    if (apTable & 2) ap |= 2; // APTable[1]: read-only below
-    const perm: S1Perm = { ap, pxn: a.pxn || pxnTable, uxn: a.uxn || uxnTable, wxn: p.wxn, pan: p.pan };
-    const denied = s1PermissionDenied(perm, req.txn);
-    if (denied) return fault('F_PERMISSION', 1, 'IN', va, denied, { level });
-    const s1: S1Leaf = { level, desc, size, base, perm, nG: a.nG, ttbSel: sel, attrIndx: a.attrIndx };
-    const ipa = base | (va & (size - 1n));
-    if (!s2) return { ok: true, pa: ipa, ipa, s1, size };
-    const r2 = walkS2(ctx, s2, { ipa, txn: req.txn, purpose: 's2-for-output', cls: 'IN' });
-    if (!r2.ok) return r2;
-    return { ok: true, pa: r2.pa, ipa, s1, s2: r2.leaf, size: size < r2.leaf.size ? size : r2.leaf.size };
-  }
-  /* c8 ignore next */
-  throw new Error('unreachable: stage-1 walk ran past level 3');
+  const ok = s1Walk(ctx, c, Number(va >> 32n), Number(va & 0xffffffffn), accessCode(req.txn.access), req.txn.priv, c2);
+  if (!ok) return faultFromCtx(ctx, va);
+  const s1 = s1LeafFromCtx(ctx, c);
+  if (!c2) return { ok: true, pa: BigInt(ctx.pa), ipa: BigInt(ctx.ipa), s1, size: s1.size };
+  const s2leaf = s2LeafFromCtx(ctx, c2);
+  return { ok: true, pa: BigInt(ctx.pa), ipa: BigInt(ctx.ipa), s1, s2: s2leaf, size: s1.size < s2leaf.size ? s1.size : s2leaf.size };
 }
 
 /** Stage-2-only translation: the input address is the IPA. */
-export function walkS2Only(ctx: WalkCtx, p: S2WalkParams, ipa: bigint, txn: Transaction): WalkResult {
-  const r = walkS2(ctx, p, { ipa, txn, purpose: 's2-for-output', cls: 'IN' });
+export function walkS2Only(ctx: WalkCtx, p: S2WalkParams | S2Compiled, ipa: bigint, txn: Transaction): WalkResult {
+  const r = walkS2(ctx, p, { ipa, txn, cls: 'IN' });
   if (!r.ok) return r;
   return { ok: true, pa: r.pa, ipa, s2: r.leaf, size: r.leaf.size };
+}
+
+/** Select TTB0/TTB1 for an input address (for views): the half, or why none applies. */
+export function selectTtb(p: S1WalkParams, va: bigint): { sel: 0 | 1 } | { error: string } {
+  const c = compileS1(p);
+  const v = BigInt.asUintN(64, va);
+  const hi = Number(v >> 32n);
+  const lo = Number(v & 0xffffffffn);
+  const sel: 0 | 1 = (hi >>> 23) & 1 ? 1 : 0;
+  const h = c.half[sel];
+  const bad = sel === 0 ? (hi & h.hiMask) !== 0 || (lo & h.loMask) !== 0 : (hi & h.hiMask) >>> 0 !== h.hiMask || (lo & h.loMask) >>> 0 !== h.loMask;
+  if (bad) return { error: `address is outside the ${h.ia}-bit TTB${sel} range` };
+  if (h.epd) return { error: `walks through TTB${sel} are disabled (EPD${sel} = 1)` };
+  return { sel };
 }
