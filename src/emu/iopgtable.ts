@@ -299,7 +299,9 @@ export class ArmLpaeIoPgtable {
     if (ps === undefined) {
       throw new IoPgtableConfigError(`oas ${cfg.oas} is not one of 32, 36, 40, 42, 44, 48, 52`, 'oas');
     }
-    const pgd = alloc.allocN(Math.max(this.pgdSizeN, 64));
+    // Like Linux (alloc_pages_node), a start table smaller than a page still gets a whole one,
+    // so a batch that runs past its last entry stays inside memory it owns.
+    const pgd = alloc.allocN(Math.max(this.pgdSizeN, this.granuleN));
     if (pgd === null) throw new IoPgtableConfigError('no memory for the pgd', 'memory');
     this.pgdN = pgd;
     this.pgd = BigInt(pgd);
