@@ -26,6 +26,8 @@ import {
 import { CACHE_SIZE, type PhysicalMemory } from './memory';
 
 const CACHE_MASK = CACHE_SIZE - 1;
+const INV_FRAME = 1 / 4096;
+const INV_TWO32 = 1 / 4294967296;
 
 export type Access = 'read' | 'write' | 'exec';
 
@@ -121,8 +123,9 @@ export class WalkCtx {
   s2Ap = 0;
   s2Xn = 0;
   s2MemAttr = 0;
-  /** Stage-2 output of the last s2Walk. */
-  s2Pa = 0;
+  /** Stage-2 output of the last s2Walk, as 32-bit halves. */
+  s2PaHi = 0;
+  s2PaLo = 0;
   // Fault registers (fault === null after a successful walk).
   fault: WalkFaultType | null = null;
   fStage: 1 | 2 = 1;
@@ -403,6 +406,12 @@ interface Geometry {
   blockOk: boolean[];
   /** Start table base, aligned to the start table size. */
   table: number;
+  /** The start table base fits the output size. */
+  tableOk: boolean;
+  tableHi: number;
+  tableLo: number;
+  /** 2^(paBits - 32): an address (hi, lo) fits the output size iff hi < paLimitHi. */
+  paLimitHi: number;
 }
 
 function geometry(g: Granule, ia: number, start: number, ttb: bigint, paBits: number): Geometry {
@@ -432,6 +441,10 @@ function geometry(g: Granule, ia: number, start: number, ttb: bigint, paBits: nu
     pow,
     blockOk: [0, 1, 2, 3].map((l) => l < 3 && blockAllowed(g, l, paBits)),
     table: Number(BigInt.asUintN(64, ttb) & ~(bytes - 1n) & ((1n << 53n) - 1n)),
+    tableOk: (BigInt.asUintN(64, ttb) & ~(bytes - 1n)) < 1n << BigInt(paBits),
+    tableHi: Number((BigInt.asUintN(64, ttb) >> 32n) & 0xfffffn),
+    tableLo: Number(BigInt.asUintN(64, ttb) & ~(bytes - 1n) & 0xffffffffn),
+    paLimitHi: 2 ** (paBits - 32),
   };
 }
 
@@ -441,6 +454,9 @@ export interface S2Compiled {
   readonly error: string | null;
   readonly ia: number;
   readonly iaLimit: number;
+  /** An IPA (hi, lo) is in range iff hi < iaLimitHi (ia >= 32) or hi = 0 and lo < 2^ia. */
+  readonly iaLimitHi: number;
+  readonly iaLoShift: number;
   readonly geo: Geometry;
   readonly affd: boolean;
   readonly xnx: boolean;
@@ -457,6 +473,8 @@ export function compileS2(p: S2WalkParams): S2Compiled {
     error,
     ia,
     iaLimit: 2 ** ia,
+    iaLimitHi: ia >= 32 ? 2 ** (ia - 32) : 1,
+    iaLoShift: ia >= 32 ? 32 : ia,
     geo: geometry(p.granule, error ? levelShift(p.granule, 3) + 1 : ia, start, p.ttb, paBits),
     affd: p.affd,
     xnx: p.xnx,
@@ -473,7 +491,6 @@ interface S1Half {
   readonly hiMask: number;
   readonly loMask: number;
   readonly geo: Geometry;
-  readonly ttbBits: bigint;
 }
 
 export interface S1Compiled {
@@ -507,7 +524,6 @@ function compileHalf(tt: S1TableParams, p: S1WalkParams): S1Half {
     hiMask: hiMask >>> 0,
     loMask: loMask >>> 0,
     geo: geometry(tt.granule, error ? levelShift(tt.granule, 3) + 1 : ia, start, tt.ttb, paBits),
-    ttbBits: BigInt.asUintN(64, tt.ttb),
   };
 }
 
@@ -566,66 +582,69 @@ function kindOf(lo: number, level: number, blockOk: boolean): DescKind {
  * checked as reads; CLS_IN for the transaction). On success fills the s2*
  * registers of ctx and ctx.s2Pa.
  */
-export function s2Walk(ctx: WalkCtx, c: S2Compiled, ipa: number, access: number, priv: boolean, cls: number): boolean {
-  if (c.error) return setFault(ctx, 'C_BAD_STE', 2, -1, cls, ipa, c.error);
-  if (!(ipa < c.iaLimit)) {
-    return setFault(ctx, 'F_TRANSLATION', 2, -1, cls, ipa, `IPA is outside the ${c.ia}-bit input range set by S2T0SZ`);
+export function s2Walk(ctx: WalkCtx, c: S2Compiled, aHi: number, aLo: number, access: number, priv: boolean, cls: number): boolean {
+  if (c.error) return setFault(ctx, 'C_BAD_STE', 2, -1, cls, aHi * TWO32 + aLo, c.error);
+  if (!(aHi < c.iaLimitHi) || (c.iaLoShift < 32 && aLo >>> c.iaLoShift !== 0)) {
+    return setFault(ctx, 'F_TRANSLATION', 2, -1, cls, aHi * TWO32 + aLo, `IPA is outside the ${c.ia}-bit input range set by S2T0SZ`);
   }
   const geo = c.geo;
-  const mem = ctx.mem;
-  let table = geo.table;
-  if (!(table < geo.paLimit)) {
-    return setFault(ctx, 'F_ADDR_SIZE', 2, geo.start, cls, ipa, `S2TTB is wider than the ${geo.paBits}-bit output size`);
+  if (!geo.tableOk) {
+    return setFault(ctx, 'F_ADDR_SIZE', 2, geo.start, cls, aHi * TWO32 + aLo, `S2TTB is wider than the ${geo.paBits}-bit output size`);
   }
-  const aHi = (ipa / TWO32) >>> 0;
-  const aLo = ipa >>> 0;
-  const tracing = ctx.trace !== undefined;
-  const shifts = geo.shift;
-  const masks = geo.idxMask;
+  const mem = ctx.mem;
   const anyPa = mem.anyPa;
   const cacheKey = mem.cacheKey;
   const cacheFrame = mem.cacheFrame;
+  const shifts = geo.shift;
+  const masks = geo.idxMask;
   const loAddrMask = geo.loAddrMask;
+  const paLimitHi = geo.paLimitHi;
+  const tracing = ctx.trace !== undefined;
+  let tHi = geo.tableHi;
+  let tLo = geo.tableLo;
   for (let level = geo.start; level <= 3; level++) {
     const sh = shifts[level];
     const idx = (sh >= 32 ? aHi >>> (sh - 32) : (aLo >>> sh) | (aHi << (32 - sh))) & masks[level];
-    const addr = table + idx * 8;
+    // Tables are aligned to their size, so adding the index never carries into the high half.
+    const rLo = (tLo + idx * 8) >>> 0;
     ctx.reads++;
     // Inlined PhysicalMemory.read(): frame cache hit path.
-    let ok = true;
     let lo = 0;
     let hi = 0;
-    if (anyPa || mem.backed(addr)) {
-      const fn = Math.floor(addr / 4096);
-      const slot = fn & CACHE_MASK;
+    let ok = true;
+    if (anyPa || mem.backed(tHi * TWO32 + rLo)) {
+      const fp = rLo >>> 12;
+      const fn = tHi * 1048576 + fp;
+      const slot = fp & CACHE_MASK;
       const f = cacheKey[slot] === fn ? cacheFrame[slot] : mem.frameMiss(fn);
-      const w = (addr - fn * 4096) >>> 2;
+      const w = (rLo & 0xfff) >>> 2;
       lo = f[w];
       hi = f[w + 1];
     } else ok = false;
     let entry: TraceEntry | undefined;
-    if (tracing) entry = traceRead(ctx, 2, level, addr, ok ? bigU64(lo, hi) : undefined, PURPOSE_BY_CLS[cls], BigInt(ipa));
-    if (!ok) return setFault(ctx, 'F_WALK_EABT', 2, level, cls, ipa, 'external abort fetching a stage-2 descriptor', addr);
+    if (tracing) entry = traceRead(ctx, 2, level, tHi * TWO32 + rLo, ok ? bigU64(lo, hi) : undefined, PURPOSE_BY_CLS[cls], BigInt(aHi * TWO32 + aLo));
+    if (!ok) return setFault(ctx, 'F_WALK_EABT', 2, level, cls, aHi * TWO32 + aLo, 'external abort fetching a stage-2 descriptor', tHi * TWO32 + rLo);
     if (entry) entry.kind = kindOf(lo, level, geo.blockOk[level]);
-    if ((lo & 1) === 0) return setFault(ctx, 'F_TRANSLATION', 2, level, cls, ipa, `stage-2 level ${level} descriptor is invalid`);
+    if ((lo & 1) === 0) return setFault(ctx, 'F_TRANSLATION', 2, level, cls, aHi * TWO32 + aLo, `stage-2 level ${level} descriptor is invalid`);
     const isTable = level < 3 && (lo & 2) !== 0;
     if (!isTable && (level === 3 ? (lo & 2) === 0 : !geo.blockOk[level])) {
-      return setFault(ctx, 'F_TRANSLATION', 2, level, cls, ipa, `stage-2 level ${level} descriptor is reserved`);
+      return setFault(ctx, 'F_TRANSLATION', 2, level, cls, aHi * TWO32 + aLo, `stage-2 level ${level} descriptor is reserved`);
     }
-    const lpaBits = geo.lpa ? ((lo >>> 12) & 0xf) * TWO48 : 0;
+    const lpaHi = geo.lpa ? ((lo >>> 12) & 0xf) << 16 : 0;
     if (isTable) {
-      const next = (hi & 0xffff) * TWO32 + ((lo & loAddrMask) >>> 0) + lpaBits;
-      if (!(next < geo.paLimit)) {
-        return setFault(ctx, 'F_ADDR_SIZE', 2, level, cls, ipa, `next-level table address is wider than ${geo.paBits} bits`);
+      tHi = (hi & 0xffff) | lpaHi;
+      tLo = (lo & loAddrMask) >>> 0;
+      if (!(tHi < paLimitHi)) {
+        return setFault(ctx, 'F_ADDR_SIZE', 2, level, cls, aHi * TWO32 + aLo, `next-level table address is wider than ${geo.paBits} bits`);
       }
-      table = next;
       continue;
     }
-    const base = (hi & geo.baseHi[level]) * TWO32 + ((lo & geo.baseLo[level]) >>> 0) + lpaBits;
-    if (!(base < geo.paLimit)) {
-      return setFault(ctx, 'F_ADDR_SIZE', 2, level, cls, ipa, `output address is wider than ${geo.paBits} bits`);
+    const bHi = (hi & geo.baseHi[level]) | lpaHi;
+    const bLo = (lo & geo.baseLo[level]) >>> 0;
+    if (!(bHi < paLimitHi)) {
+      return setFault(ctx, 'F_ADDR_SIZE', 2, level, cls, aHi * TWO32 + aLo, `output address is wider than ${geo.paBits} bits`);
     }
-    if ((lo & 0x400) === 0 && !c.affd) return setFault(ctx, 'F_ACCESS', 2, level, cls, ipa, 'stage-2 access flag is 0');
+    if ((lo & 0x400) === 0 && !c.affd) return setFault(ctx, 'F_ACCESS', 2, level, cls, aHi * TWO32 + aLo, 'stage-2 access flag is 0');
     const s2ap = (lo >>> 6) & 3;
     const xn = (hi >>> 21) & 3;
     let denied: string | null = null;
@@ -636,22 +655,23 @@ export function s2Walk(ctx: WalkCtx, c: S2Compiled, ipa: number, access: number,
     } else {
       denied = s2PermissionDenied({ s2ap, xn, xnx: c.xnx }, { access: 'exec', priv });
     }
-    if (denied) return setFault(ctx, 'F_PERMISSION', 2, level, cls, ipa, denied);
+    if (denied) return setFault(ctx, 'F_PERMISSION', 2, level, cls, aHi * TWO32 + aLo, denied);
     const memAttr = (lo >>> 2) & 0xf;
     if (cls !== CLS_IN && c.ptw && (memAttr & 0xc) === 0) {
-      return setFault(ctx, 'F_PERMISSION', 2, level, cls, ipa, 'stage-1 table walk to Device memory with S2PTW set');
+      return setFault(ctx, 'F_PERMISSION', 2, level, cls, aHi * TWO32 + aLo, 'stage-1 table walk to Device memory with S2PTW set');
     }
     if (cls === CLS_IN) {
       ctx.s2Level = level;
       ctx.s2Lo = lo;
       ctx.s2Hi = hi;
       ctx.s2Size = geo.pow[level];
-      ctx.s2Base = base;
+      ctx.s2Base = bHi * TWO32 + bLo;
       ctx.s2Ap = s2ap;
       ctx.s2Xn = xn;
       ctx.s2MemAttr = memAttr;
     }
-    ctx.s2Pa = base + (aHi & geo.offHi[level]) * TWO32 + ((aLo & geo.offLo[level]) >>> 0);
+    ctx.s2PaHi = bHi | (aHi & geo.offHi[level]);
+    ctx.s2PaLo = (bLo | (aLo & geo.offLo[level])) >>> 0;
     return true;
   }
   /* c8 ignore next */
@@ -681,56 +701,62 @@ export function s1Walk(
   if (h.epd) return setFault(ctx, 'F_TRANSLATION', 1, -1, CLS_IN, 0, `walks through TTB${sel} are disabled (EPD${sel} = 1)`);
   if (h.error) return setFault(ctx, 'C_BAD_CD', 1, -1, CLS_IN, 0, h.error);
   const geo = h.geo;
-  const mem = ctx.mem;
-  if (!(geo.table < geo.paLimit) || h.ttbBits >= 1n << 53n) {
+  if (!geo.tableOk) {
     return setFault(ctx, 'F_ADDR_SIZE', 1, geo.start, CLS_IN, 0, `TTB${sel} is wider than the ${geo.paBits}-bit output size`);
   }
-  let table = geo.table;
-  let apTable = 0;
-  let pxnTable = false;
-  let uxnTable = false;
-  const tracing = ctx.trace !== undefined;
-  const full = tracing ? bigU64(vaLo, vaHi) : 0n;
-  const shifts = geo.shift;
-  const masks = geo.idxMask;
+  const mem = ctx.mem;
   const anyPa = mem.anyPa;
   const cacheKey = mem.cacheKey;
   const cacheFrame = mem.cacheFrame;
+  const shifts = geo.shift;
+  const masks = geo.idxMask;
   const loAddrMask = geo.loAddrMask;
+  const paLimitHi = geo.paLimitHi;
+  const tracing = ctx.trace !== undefined;
+  const full = tracing ? bigU64(vaLo, vaHi) : 0n;
+  let tHi = geo.tableHi;
+  let tLo = geo.tableLo;
+  let apTable = 0;
+  let pxnTable = false;
+  let uxnTable = false;
   for (let level = geo.start; level <= 3; level++) {
     const sh = shifts[level];
     const idx = (sh >= 32 ? vaHi >>> (sh - 32) : (vaLo >>> sh) | (vaHi << (32 - sh))) & masks[level];
-    let addr = table + idx * 8;
+    let rHi = tHi;
+    let rLo = (tLo + idx * 8) >>> 0;
     if (c2) {
-      if (!s2Walk(ctx, c2, addr, ACC_READ, priv, CLS_TT)) return false;
-      addr = ctx.s2Pa;
+      if (!s2Walk(ctx, c2, rHi, rLo, ACC_READ, priv, CLS_TT)) return false;
+      rHi = ctx.s2PaHi;
+      rLo = ctx.s2PaLo;
     }
     ctx.reads++;
     // Inlined PhysicalMemory.read(): frame cache hit path.
-    let ok = true;
     let lo = 0;
     let hi = 0;
-    if (anyPa || mem.backed(addr)) {
-      const fn = Math.floor(addr / 4096);
-      const slot = fn & CACHE_MASK;
+    let ok = true;
+    if (anyPa || mem.backed(rHi * TWO32 + rLo)) {
+      const fp = rLo >>> 12;
+      const fn = rHi * 1048576 + fp;
+      const slot = fp & CACHE_MASK;
       const f = cacheKey[slot] === fn ? cacheFrame[slot] : mem.frameMiss(fn);
-      const w = (addr - fn * 4096) >>> 2;
+      const w = (rLo & 0xfff) >>> 2;
       lo = f[w];
       hi = f[w + 1];
     } else ok = false;
     let entry: TraceEntry | undefined;
-    if (tracing) entry = traceRead(ctx, 1, level, addr, ok ? bigU64(lo, hi) : undefined, 's1-table', full);
-    if (!ok) return setFault(ctx, 'F_WALK_EABT', 1, level, CLS_TT, 0, 'external abort fetching a stage-1 descriptor', addr);
+    if (tracing) entry = traceRead(ctx, 1, level, rHi * TWO32 + rLo, ok ? bigU64(lo, hi) : undefined, 's1-table', full);
+    if (!ok) return setFault(ctx, 'F_WALK_EABT', 1, level, CLS_TT, 0, 'external abort fetching a stage-1 descriptor', rHi * TWO32 + rLo);
     if (entry) entry.kind = kindOf(lo, level, geo.blockOk[level]);
     if ((lo & 1) === 0) return setFault(ctx, 'F_TRANSLATION', 1, level, CLS_IN, 0, `stage-1 level ${level} descriptor is invalid`);
     const isTable = level < 3 && (lo & 2) !== 0;
     if (!isTable && (level === 3 ? (lo & 2) === 0 : !geo.blockOk[level])) {
       return setFault(ctx, 'F_TRANSLATION', 1, level, CLS_IN, 0, `stage-1 level ${level} descriptor is reserved`);
     }
-    const lpaBits = geo.lpa ? ((lo >>> 12) & 0xf) * TWO48 : 0;
+    const lpaHi = geo.lpa ? ((lo >>> 12) & 0xf) << 16 : 0;
     if (isTable) {
-      const next = (hi & 0xffff) * TWO32 + ((lo & loAddrMask) >>> 0) + lpaBits;
-      if (!(next < geo.paLimit)) {
+      tHi = (hi & 0xffff) | lpaHi;
+      tLo = (lo & loAddrMask) >>> 0;
+      if (!(tHi < paLimitHi)) {
         return setFault(ctx, 'F_ADDR_SIZE', 1, level, CLS_IN, 0, `next-level table address is wider than ${geo.paBits} bits`);
       }
       if (!h.had) {
@@ -738,11 +764,11 @@ export function s1Walk(
         if (hi & (1 << 27)) pxnTable = true;
         if (hi & (1 << 28)) uxnTable = true;
       }
-      table = next;
       continue;
     }
-    const base = (hi & geo.baseHi[level]) * TWO32 + ((lo & geo.baseLo[level]) >>> 0) + lpaBits;
-    if (!(base < geo.paLimit)) {
+    const bHi = (hi & geo.baseHi[level]) | lpaHi;
+    const bLo = (lo & geo.baseLo[level]) >>> 0;
+    if (!(bHi < paLimitHi)) {
       return setFault(ctx, 'F_ADDR_SIZE', 1, level, CLS_IN, 0, `output address is wider than ${geo.paBits} bits`);
     }
     if ((lo & 0x400) === 0 && !c.affd) return setFault(ctx, 'F_ACCESS', 1, level, CLS_IN, 0, 'stage-1 access flag is 0');
@@ -767,22 +793,23 @@ export function s1Walk(
     ctx.s1Lo = lo;
     ctx.s1Hi = hi;
     ctx.s1Size = geo.pow[level];
-    ctx.s1Base = base;
+    ctx.s1Base = bHi * TWO32 + bLo;
     ctx.s1Ap = ap;
     ctx.s1Pxn = pxn;
     ctx.s1Uxn = uxn;
     ctx.s1NG = (lo & 0x800) !== 0;
     ctx.s1Sel = sel;
-    const ipa = base + (vaHi & geo.offHi[level]) * TWO32 + ((vaLo & geo.offLo[level]) >>> 0);
-    ctx.ipa = ipa;
+    const iHi = bHi | (vaHi & geo.offHi[level]);
+    const iLo = (bLo | (vaLo & geo.offLo[level])) >>> 0;
+    ctx.ipa = iHi * TWO32 + iLo;
     if (!c2) {
       ctx.s2Level = -1;
-      ctx.pa = ipa;
+      ctx.pa = ctx.ipa;
       ctx.fault = null;
       return true;
     }
-    if (!s2Walk(ctx, c2, ipa, access, priv, CLS_IN)) return false;
-    ctx.pa = ctx.s2Pa;
+    if (!s2Walk(ctx, c2, iHi, iLo, access, priv, CLS_IN)) return false;
+    ctx.pa = ctx.s2PaHi * TWO32 + ctx.s2PaLo;
     ctx.fault = null;
     return true;
   }
@@ -852,14 +879,14 @@ export function walkS2(ctx: WalkCtx, p: S2WalkParams | S2Compiled, req: S2Reques
   const c = 'geo' in p ? p : compileS2(p);
   const cls = req.cls === 'CD' ? CLS_CD : req.cls === 'TT' ? CLS_TT : CLS_IN;
   const ipa = req.ipa;
-  // An IPA too wide for a number is certainly beyond S2T0SZ: walk with an out-of-range stand-in.
-  const ipaN = ipa >= 0n && ipa < 1n << 53n ? Number(ipa) : 2 ** 53;
-  if (!s2Walk(ctx, c, ipaN, accessCode(req.txn.access), req.txn.priv, cls)) {
+  // An IPA wider than 52 bits is certainly beyond S2T0SZ: walk with an out-of-range stand-in.
+  const ipaN = ipa >= 0n && ipa < 1n << 52n ? ipa : 1n << 52n;
+  if (!s2Walk(ctx, c, Number(ipaN >> 32n), Number(ipaN & 0xffffffffn), accessCode(req.txn.access), req.txn.priv, cls)) {
     const r = faultFromCtx(ctx, ipa);
     if (r.fault.stage === 2) r.fault.addr = r.fault.ipa = ipa;
     return r;
   }
-  return { ok: true, leaf: s2LeafFromCtx(ctx, c), pa: BigInt(ctx.s2Pa) };
+  return { ok: true, leaf: s2LeafFromCtx(ctx, c), pa: bigU64(ctx.s2PaLo, ctx.s2PaHi) };
 }
 
 export interface S1Request {
