@@ -27,7 +27,6 @@ import { CACHE_SIZE, type PhysicalMemory } from './memory';
 
 const CACHE_MASK = CACHE_SIZE - 1;
 const INV_FRAME = 1 / 4096;
-const INV_TWO32 = 1 / 4294967296;
 
 export type Access = 'read' | 'write' | 'exec';
 
@@ -373,7 +372,6 @@ export function s2Concatenated(p: S2WalkParams): number {
 // Compiled parameters: everything a walk needs, computed once per STE/CD.
 
 const TWO32 = 4294967296;
-const TWO48 = 281474976710656;
 
 function bigU64(lo: number, hi: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);

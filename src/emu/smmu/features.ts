@@ -23,6 +23,8 @@ export interface SmmuFeatures {
   stLevel2: boolean;
   /** 2-level CD tables (IDR0.CD2L). */
   cd2l: boolean;
+  /** EL2 StreamWorld support (IDR0.HYP): STE.STRW = EL2 and the TLBI_EL2_* commands. */
+  hyp: boolean;
   /** Range invalidation (IDR3.RIL). */
   ril: boolean;
   /** 16-bit ASIDs / VMIDs (IDR0.ASID16 / VMID16); otherwise 8-bit. */
@@ -50,6 +52,7 @@ export const DEFAULT_FEATURES: Readonly<SmmuFeatures> = Object.freeze({
   s2: true,
   stLevel2: true,
   cd2l: true,
+  hyp: true,
   ril: true,
   asid16: true,
   vmid16: true,
@@ -85,6 +88,7 @@ export function idRegisters(f: SmmuFeatures): { IDR0: number; IDR1: number; IDR2
   idr0 |= 2 << 2; // TTF: AArch64 tables only
   if (f.coherent) idr0 |= 1 << 4; // COHACC
   // HTTU = 0: no hardware access/dirty flag updates.
+  if (f.hyp) idr0 |= 1 << 9; // HYP
   if (f.asid16) idr0 |= 1 << 12;
   if (f.msi) idr0 |= 1 << 13;
   if (f.sev) idr0 |= 1 << 14;
@@ -92,9 +96,10 @@ export function idRegisters(f: SmmuFeatures): { IDR0: number; IDR1: number; IDR2
   if (f.cd2l) idr0 |= 1 << 19;
   idr0 |= 2 << 21; // TTENDIAN: little-endian only
   idr0 |= 1 << 24; // STALL_MODEL: terminate model only (no stalls)
+  idr0 |= 1 << 26; // TERM_MODEL: terminated transactions always abort (CD.A must be 1)
   if (f.stLevel2) idr0 |= 1 << 27; // ST_LEVEL: 2-level stream table
   const idr1 = (f.sidsize & 0x3f) | ((f.ssidsize & 0x1f) << 6) | ((f.eventqs & 0x1f) << 16) | ((f.cmdqs & 0x1f) << 21);
-  let idr3 = 0;
+  let idr3 = 1 << 2; // HAD: CD.HAD0/HAD1 disable hierarchical attributes
   if (f.xnx) idr3 |= 1 << 4;
   if (f.ril) idr3 |= 1 << 10;
   let idr5 = bitsToPs(f.oas) ?? 5;
