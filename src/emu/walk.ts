@@ -26,7 +26,6 @@ import {
 import { CACHE_SIZE, type PhysicalMemory } from './memory';
 
 const CACHE_MASK = CACHE_SIZE - 1;
-const INV_FRAME = 1 / 4096;
 
 export type Access = 'read' | 'write' | 'exec';
 
