@@ -79,6 +79,8 @@ export interface TraceEntry {
   ia?: bigint;
   /** How the descriptor was interpreted at this level. */
   kind?: DescKind;
+  /** For configuration fetches (STE, CD): every dword read. */
+  words?: bigint[];
 }
 
 /** Access codes on the fast path. */
