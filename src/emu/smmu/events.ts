@@ -199,7 +199,7 @@ export const EVENT_LAYOUT: Readonly<Record<EventName, EventLayout>> = Object.fre
   F_TRANSL_FORBIDDEN: layout('F_TRANSL_FORBIDDEN', 'ATS-translated traffic that the STE does not allow (EATS / bypass rules)', ['rnw', 'inputAddr'], {
     inputAddr: 'The (already translated) address of the transaction',
   }),
-  C_BAD_SUBSTREAMID: layout('C_BAD_SUBSTREAMID', 'SubstreamID out of range (>= 2^S1CDMax), or its L1CD is invalid', SS),
+  C_BAD_SUBSTREAMID: layout('C_BAD_SUBSTREAMID', 'SubstreamID out of range (>= 2^S1CDMax), or its L1CD is invalid; the SubstreamID is always valid in this record (no SSV)', ['ssid']),
   F_CD_FETCH: layout('F_CD_FETCH', 'External abort fetching a CD or L1CD', [...SS, 'fetchAddr'], {
     fetchAddr: 'PA of the CD or L1CD whose fetch aborted',
   }),

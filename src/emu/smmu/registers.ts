@@ -40,8 +40,8 @@ export const REGISTERS: readonly RegDef[] = [
   { name: 'CMDQ_PROD', offset: 0x98, width: 32, doc: 'Command queue producer index (written by software)' },
   { name: 'CMDQ_CONS', offset: 0x9c, width: 32, doc: 'Command queue consumer index, ERR[30:24]' },
   { name: 'EVENTQ_BASE', offset: 0xa0, width: 64, doc: 'Event queue base: ADDR[51:5], LOG2SIZE[4:0], WA[62]' },
-  { name: 'EVENTQ_PROD', offset: 0xa8, width: 32, doc: 'Event queue producer index, OVFLG[31]' },
-  { name: 'EVENTQ_CONS', offset: 0xac, width: 32, doc: 'Event queue consumer index (written by software), OVACKFLG[31]' },
+  { name: 'EVENTQ_PROD', offset: 0x100a8, width: 32, doc: 'Event queue producer index, OVFLG[31]' },
+  { name: 'EVENTQ_CONS', offset: 0x100ac, width: 32, doc: 'Event queue consumer index (written by software), OVACKFLG[31]' },
   { name: 'EVENTQ_IRQ_CFG0', offset: 0xb0, width: 64, doc: 'Event queue MSI address' },
   { name: 'EVENTQ_IRQ_CFG1', offset: 0xb8, width: 32, doc: 'Event queue MSI data' },
   { name: 'EVENTQ_IRQ_CFG2', offset: 0xbc, width: 32, doc: 'Event queue MSI attributes' },
@@ -50,7 +50,7 @@ export const REGISTERS: readonly RegDef[] = [
 export const REG_BY_NAME: ReadonlyMap<string, RegDef> = new Map(REGISTERS.map((r) => [r.name, r]));
 export const REG_BY_OFFSET: ReadonlyMap<number, RegDef> = new Map(REGISTERS.map((r) => [r.offset, r]));
 
-/** Page-1 aliases of the queue PROD/CONS registers. */
+/** Page 1 (64 KiB above page 0): the event queue PROD/CONS live there, at 0x100A8/0x100AC. */
 export const PAGE1 = 0x10000;
 
 // CR0

@@ -34,7 +34,7 @@ import {
   s2Walk,
 } from '../walk';
 import { type Cd, CD_DWORDS, decodeCd, decodeL1cd, s1ParamsFromCd, validateCd } from './cd';
-import { type Command, CERROR, type CerrorCode, commandNeeds, decodeCommand, rangeOf } from './commands';
+import { type Command, CERROR, type CerrorCode, commandNeeds, decodeCommand, isRangeTlbi, rangeOf } from './commands';
 import { type EventName, type EventRecord, EVENT_CODES, encodeEvent } from './events';
 import { type SmmuFeatures, idRegisters, withDefaults } from './features';
 import {
@@ -64,6 +64,7 @@ import {
   GERROR_CMDQ_ERR,
   GERROR_EVENTQ_ABT_ERR,
   GERROR_MASK,
+  GERROR_MSI_CMDQ_ABT,
   IRQ_CTRL_MASK,
   PAGE1,
   Q_OVFLG,
@@ -92,6 +93,10 @@ export interface StreamConfig {
   vmid: number;
   /** Stage-2-only TLB context (keyed by IPA). */
   s2Ctx: TlbContext | null;
+  /** Non-SSID traffic uses CD 0 (S1CDMax = 0, or S1DSS = 2). */
+  cd0ForNoSsid: boolean;
+  /** No input attribute overrides: the fast path may serve this stream. */
+  plain: boolean;
 }
 
 /** A cached, validated CD. */
@@ -215,6 +220,8 @@ export class Smmu {
   readonly eventLog: EventRecord[] = [];
 
   private readonly ctx: WalkCtx;
+  /** An input address (hi, lo) fits the IAS iff hi < oasHiLimit. */
+  private readonly oasHiLimit: number;
 
   constructor(
     readonly mem: PhysicalMemory,
@@ -225,6 +232,7 @@ export class Smmu {
     this.ids = idRegisters(this.f);
     this.iotlb = new Iotlb(tlbCapacity);
     this.ctx = new WalkCtx(mem);
+    this.oasHiLimit = 2 ** (this.f.oas - 32);
   }
 
   // -------------------------------------------------------------------------
@@ -235,8 +243,17 @@ export class Smmu {
   }
 
   /** Read a register by offset (page 0, or the page-1 queue aliases). */
+  /** Page 1 holds only the event queue PROD/CONS (0xA8/0xAC); on page 0 those offsets are RAZ/WI. */
+  private regOffset(offset: number): number {
+    if (offset >= PAGE1) {
+      const o = offset - PAGE1;
+      return o === 0xa8 || o === 0xac ? o : -1;
+    }
+    return offset === 0xa8 || offset === 0xac ? -1 : offset;
+  }
+
   readReg(offset: number): bigint {
-    const off = offset >= PAGE1 ? offset - PAGE1 : offset;
+    const off = this.regOffset(offset);
     switch (off) {
       case 0x00:
         return BigInt(this.ids.IDR0);
@@ -302,7 +319,7 @@ export class Smmu {
    * registers) are ignored, as hardware does. Returns false when ignored.
    */
   writeReg(offset: number, value: bigint): boolean {
-    const off = offset >= PAGE1 ? offset - PAGE1 : offset;
+    const off = this.regOffset(offset);
     const v32 = Number(value & 0xffffffffn);
     switch (off) {
       case 0x20: {
@@ -313,15 +330,18 @@ export class Smmu {
         return true;
       }
       case 0x28:
+        if (this.smmuEnabled) return false;
         this.cr1 = v32 & 0x3f;
         return true;
       case 0x2c:
+        // CR2 is read-only while SMMUEN = 1 (E2H is baked into cached StreamWorlds).
+        if (this.smmuEnabled) return false;
         this.cr2 = v32 & 0x7;
         return true;
       case 0x44:
         // GBPA: a write takes effect only with UPDATE set; the update completes at once (UPDATE reads as 0).
         if (!(v32 & GBPA_UPDATE)) return false;
-        this.gbpa = (v32 & ~GBPA_UPDATE) >>> 0;
+        this.gbpa = (v32 & 0x0f10_3f1f) >>> 0;
         return true;
       case 0x50:
         this.irqCtrl = v32 & IRQ_CTRL_MASK;
@@ -403,7 +423,7 @@ export class Smmu {
   // Events
 
   private record(e: EventRecord): boolean {
-    if (!(this.cr0 & CR0_EVTQEN)) {
+    if (!(this.cr0 & CR0_EVTQEN) || (this.gerror ^ this.gerrorn) & GERROR_EVENTQ_ABT_ERR) {
       this.stats.eventsLost++;
       return false;
     }
@@ -427,7 +447,7 @@ export class Smmu {
     const dw = encodeEvent(e);
     for (let i = 0; i < 4; i++) {
       if (!this.mem.write64(slot + BigInt(i * 8), dw[i])) {
-        this.gerror ^= (this.gerror ^ this.gerrorn) & GERROR_EVENTQ_ABT_ERR ? 0 : GERROR_EVENTQ_ABT_ERR;
+        this.gerror ^= GERROR_EVENTQ_ABT_ERR; // not already active: checked above
         this.stats.eventsLost++;
         return false;
       }
@@ -443,13 +463,14 @@ export class Smmu {
   // -------------------------------------------------------------------------
   // Configuration: stream table
 
-  private strtab(): { log2size: number; split: number; twoLevel: boolean; base: bigint } {
+  private strtab(): { log2size: number; rawLog2size: number; split: number; twoLevel: boolean; base: bigint } {
     const cfg = strtabCfg(this.strtabBaseCfg);
+    // The range check uses MIN(LOG2SIZE, SIDSIZE); the base alignment uses the literal LOG2SIZE.
     const log2size = Math.min(cfg.log2size, this.f.sidsize);
     let split = cfg.split;
     if (split !== 6 && split !== 8 && split !== 10) split = 6; // reserved SPLIT: CONSTRAINED UNPREDICTABLE, behaves as 6 here
     const twoLevel = cfg.fmt === 1 && this.f.stLevel2;
-    return { log2size, split, twoLevel, base: this.strtabBase & 0x000f_ffff_ffff_ffc0n };
+    return { log2size, rawLog2size: cfg.log2size, split, twoLevel, base: this.strtabBase & 0x000f_ffff_ffff_ffc0n };
   }
 
   /** Read `n` dwords from PA `addr` into out; false on an abort (one access, one trace entry). */
@@ -480,11 +501,11 @@ export class Smmu {
     }
     let steAddr: bigint;
     if (!st.twoLevel) {
-      const base = st.base & ~((1n << BigInt(st.log2size + 6)) - 1n);
+      const base = st.base & ~((1n << BigInt(st.rawLog2size + 6)) - 1n);
       steAddr = base + BigInt(sid) * 64n;
     } else {
       const l1Index = Math.floor(sid / 2 ** st.split);
-      const l1Bytes = BigInt(Math.max(8 * 2 ** Math.max(st.log2size - st.split, 0), 64));
+      const l1Bytes = 1n << BigInt(Math.max(6, st.rawLog2size - st.split + 3));
       const l1Addr = (st.base & ~(l1Bytes - 1n)) + BigInt(l1Index) * 8n;
       let l1 = this.l1stdCache.get(l1Index);
       if (l1 === undefined) {
@@ -495,16 +516,17 @@ export class Smmu {
         l1 = buf[0];
       }
       const { span, l2ptr } = decodeL1std(l1);
-      if (span === 0 || span > 11) {
-        return { event: 'C_BAD_STREAMID', reason: `the L1STD for StreamID ${sid} is invalid (Span = ${span})` };
+      const recordBad = (this.cr2 & CR2_RECINVSID) !== 0;
+      if (span === 0 || span > 11 || span > st.split + 1) {
+        const why = span === 0 ? 'invalid (Span = 0)' : span > 11 ? `reserved (Span = ${span}, behaves as 0)` : `invalid (Span ${span} > SPLIT + 1 = ${st.split + 1})`;
+        return { event: 'C_BAD_STREAMID', reason: `the L1STD for StreamID ${sid} is ${why}`, record: recordBad };
       }
       this.l1stdCache.set(l1Index, l1);
-      const effSpan = Math.min(span, st.split + 1);
       const l2Index = sid % 2 ** st.split;
-      if (l2Index >= 2 ** (effSpan - 1)) {
-        return { event: 'C_BAD_STREAMID', reason: `StreamID ${sid} is beyond the ${2 ** (effSpan - 1)} STEs its L1STD spans` };
+      if (l2Index >= 2 ** (span - 1)) {
+        return { event: 'C_BAD_STREAMID', reason: `StreamID ${sid} is beyond the ${2 ** (span - 1)} STEs its L1STD spans`, record: recordBad };
       }
-      steAddr = (l2ptr & ~(BigInt(2 ** (effSpan - 1) * 64) - 1n)) + BigInt(l2Index) * 64n;
+      steAddr = (l2ptr & ~(BigInt(2 ** (span - 1) * 64) - 1n)) + BigInt(l2Index) * 64n;
     }
     const dw = new Array<bigint>(STE_DWORDS).fill(0n);
     if (!this.fetchStruct(steAddr, STE_DWORDS, 'ste', dw)) {
@@ -528,6 +550,8 @@ export class Smmu {
       world,
       vmid,
       s2Ctx: s2On ? this.iotlb.context(WORLD_NS_EL1, vmid, ASID_S2, 0) : null,
+      cd0ForNoSsid: this.f.ssidsize === 0 || ste.S1CDMax === 0 || ste.S1DSS === 2,
+      plain: (ste.PRIVCFG === 0 || ste.PRIVCFG === 1) && (ste.INSTCFG === 0 || ste.INSTCFG === 1),
     };
     this.steCache.set(sid, cfg);
     return cfg;
@@ -570,6 +594,9 @@ export class Smmu {
       }
       const d = decodeL1cd(l1);
       if (!d.v) return { event: 'C_BAD_SUBSTREAMID', reason: `the L1CD for SubstreamID ${ssid} is invalid (V = 0)` };
+      if (s.config !== 'nested' && d.l2ptr >= 1n << BigInt(this.f.oas)) {
+        return { event: 'C_BAD_SUBSTREAMID', reason: `the L1CD's L2Ptr is beyond the ${this.f.oas}-bit OAS` };
+      }
       this.l1cdCache.set(l1Key, l1);
       cdIpa = d.l2ptr + BigInt(ssid % 2 ** leafBits) * 64n;
     }
@@ -641,6 +668,7 @@ export class Smmu {
     const iova = BigInt.asUintN(64, req.iova);
     if (!this.smmuEnabled) {
       if (this.gbpa & GBPA_ABORT) return { kind: 'abort', reason: 'SMMUEN = 0 and GBPA.ABORT = 1', accesses: 0 };
+      if (iova >= 1n << BigInt(this.f.oas)) return { kind: 'abort', reason: `SMMUEN = 0: the input address is wider than the ${this.f.oas}-bit OAS`, accesses: 0 };
       return { kind: 'bypass', pa: iova, accesses: 0 };
     }
     const sid = req.sid >>> 0;
@@ -664,6 +692,7 @@ export class Smmu {
         return { kind: 'abort', reason: 'STE.Config = abort', accesses: 0 };
       case 'bypass':
         if (ssv) return this.fail(eff, { event: 'C_BAD_SUBSTREAMID', reason: 'a SubstreamID on a stream whose stage 1 is bypassed' }, s);
+        if (iova >= 1n << BigInt(this.f.oas)) return this.fail(eff, { ...this.iasFault(), reason: `STE bypass: the input address is wider than the ${this.f.oas}-bit OAS` }, s);
         return { kind: 'bypass', pa: iova, accesses: 0 };
       case 's2':
         if (ssv) return this.fail(eff, { event: 'C_BAD_SUBSTREAMID', reason: 'a SubstreamID on a stream whose stage 1 is bypassed' }, s);
@@ -677,17 +706,23 @@ export class Smmu {
     let cdIndex = 0;
     if (!ssv) {
       if (cdMax > 0) {
-        if (ste.S1DSS === 0) return this.fail(eff, { event: 'F_STREAM_DISABLED', reason: 'a transaction without a SubstreamID, and STE.S1DSS = terminate' }, s);
-        if (ste.S1DSS === 1) {
-          // Stage 1 bypassed for non-substream traffic.
+        const dss = ste.S1DSS & 3;
+        if (dss === 0 || dss === 3) {
+          return this.fail(eff, { event: 'F_STREAM_DISABLED', reason: `a transaction without a SubstreamID, and STE.S1DSS = ${dss === 0 ? 'terminate' : 'reserved (behaves as terminate)'}` }, s);
+        }
+        if (dss === 1) {
+          // Stage 1 bypassed for non-substream traffic: the input address is checked against the IAS.
           if (s.config === 'nested') return this.translateS2(eff, s, iova, acc, priv);
+          if (iova >= 1n << BigInt(this.f.oas)) return this.fail(eff, this.iasFault(), s);
           return { kind: 'bypass', pa: iova, accesses: 0 };
         }
       }
     } else {
       if (cdMax === 0) return this.fail(eff, { event: 'C_BAD_SUBSTREAMID', reason: 'a SubstreamID on a stream with S1CDMax = 0 (one CD, no substreams)' }, s);
       if (ssid >= 2 ** cdMax) return this.fail(eff, { event: 'C_BAD_SUBSTREAMID', reason: `SubstreamID ${ssid} is beyond 2^S1CDMax = ${2 ** cdMax} CDs` }, s);
-      if (ste.S1DSS === 2 && ssid === 0) return this.fail(eff, { event: 'C_BAD_SUBSTREAMID', reason: 'SubstreamID 0 is reserved for traffic without a SubstreamID (S1DSS = 2)' }, s);
+      if ((ste.S1DSS & 3) === 2 && ssid === 0) {
+        return this.fail(eff, { event: 'F_STREAM_DISABLED', reason: 'SubstreamID 0 is reserved for traffic without a SubstreamID (S1DSS = 2)' }, s);
+      }
       cdIndex = ssid;
     }
     const c = this.cdFor(s, cdIndex, priv);
@@ -697,9 +732,7 @@ export class Smmu {
 
   private translateS2(req: TranslateRequest, s: StreamConfig, iova: bigint, acc: number, priv: boolean): TranslateResult {
     // Stage 1 bypassed: the input address is the IPA, checked against the IAS (= OAS for AArch64-only).
-    if (iova >= 1n << BigInt(this.f.oas)) {
-      return this.fail(req, { event: 'F_ADDR_SIZE', reason: `input address is wider than the ${this.f.oas}-bit IAS`, stage: 1, cls: 'IN', record: s.ste.S2R === 1 }, s);
-    }
+    if (iova >= 1n << BigInt(this.f.oas)) return this.fail(req, this.iasFault(), s);
     const ipa = Number(iova);
     const tctx = s.s2Ctx as TlbContext;
     const hit = tctx.lookup(ipa);
@@ -752,21 +785,113 @@ export class Smmu {
     if (!s1Walk(ctx, c.c1, Number(iova >> 32n), Number(iova & 0xffffffffn), acc, priv, nested)) {
       return this.fail(req, this.walkFail(s, c, iova), s);
     }
-    // Cache the translation: the smaller of the two leaves for a combined nested entry.
-    let size = ctx.s1Size;
-    let paBase: number;
-    let ipaBase: number;
-    if (nested) {
-      if (ctx.s2Size < size) size = ctx.s2Size;
-      const inBase = va52 - (va52 % size);
-      ipaBase = ctx.ipa - (va52 - inBase);
-      paBase = ctx.pa - (va52 - inBase);
-    } else {
-      const inBase = va52 - (va52 % size);
-      ipaBase = ctx.ipa - (va52 - inBase);
-      paBase = ipaBase;
+    const e = this.cacheS1(c, va52, sel, nested !== null);
+    return { kind: 'ok', pa: BigInt(ctx.pa), ipa: BigInt(ctx.ipa), tlb: 'miss', accesses: 0, entry: e };
+  }
+
+  // -------------------------------------------------------------------------
+  // Fast path
+
+  /** Output of translateN: the physical address on success (codes TN_HIT, TN_MISS, TN_BYPASS). */
+  pa = 0;
+  /** The full result of the last translateN that took the slow path. */
+  lastResult: TranslateResult | null = null;
+
+  /**
+   * Translate without allocating when the configuration cache and the IOTLB
+   * both hit (the DMA hot path); anything else takes translate(). `ssid` is
+   * -1 for a transaction without a SubstreamID; the input address is given
+   * as 32-bit halves; access is ACC_READ / ACC_WRITE / ACC_EXEC.
+   */
+  translateN(sid: number, ssid: number, vaHi: number, vaLo: number, access: number, priv: boolean): number {
+    if (this.cr0 & CR0_SMMUEN) {
+      const s = this.steCache.get(sid);
+      if (s !== undefined && s.plain) {
+        if (s.config === 's2') {
+          if (ssid < 0 && vaHi < this.oasHiLimit) {
+            const ipa = vaHi * TWO32 + vaLo;
+            const e = (s.s2Ctx as TlbContext).lookup(ipa);
+            if (e !== undefined && s2Allows(e.s2Ap, access)) {
+              e.hits++;
+              this.stats.translations++;
+              this.stats.configHits++;
+              this.stats.tlbHits++;
+              this.pa = e.paBase + (ipa - e.inBase);
+              return TN_HIT;
+            }
+          }
+        } else if (s.config === 's1' || s.config === 'nested') {
+          const c = ssid < 0 ? (s.cd0ForNoSsid ? this.cdCache.get(sid * 1048576) : undefined) : this.cdCache.get(sid * 1048576 + ssid);
+          if (c !== undefined) {
+            const sel = (vaHi >>> 23) & 1;
+            const va52 = (vaHi & 0xfffff) * TWO32 + vaLo;
+            let e = c.ctxAsid[sel].lookup(va52);
+            if (e === undefined && c.asid !== ASID_GLOBAL) e = c.ctxGlobal[sel].lookup(va52);
+            if (
+              e !== undefined &&
+              !c.c1.pan &&
+              s1Allows(e.s1Ap, access, priv) &&
+              (e.kind !== KIND_NESTED || s2Allows(e.s2Ap, access))
+            ) {
+              e.hits++;
+              this.stats.translations++;
+              this.stats.configHits++;
+              this.stats.tlbHits++;
+              this.pa = e.paBase + (va52 - e.inBase);
+              return TN_HIT;
+            }
+            if (e === undefined) {
+              // IOTLB miss with the configuration cached: walk without leaving numbers.
+              const ctx = this.ctx;
+              ctx.reads = 0;
+              const nested = s.config === 'nested' ? s.c2 : null;
+              if (s1Walk(ctx, c.c1, vaHi, vaLo, access, priv, nested)) {
+                this.cacheS1(c, va52, sel, nested !== null);
+                this.stats.translations++;
+                this.stats.configHits++;
+                this.stats.tlbMisses++;
+                this.stats.walkReads += ctx.reads;
+                this.pa = ctx.pa;
+                return TN_MISS;
+              }
+            }
+          }
+        }
+      }
     }
+    const r = this.translate({
+      sid,
+      ssid: ssid < 0 ? undefined : ssid,
+      iova: (BigInt(vaHi >>> 0) << 32n) | BigInt(vaLo >>> 0),
+      access: access === ACC_READ ? 'read' : access === ACC_WRITE ? 'write' : 'exec',
+      priv,
+    });
+    this.lastResult = r;
+    if (r.kind === 'ok') {
+      this.pa = Number(r.pa);
+      return r.tlb === 'hit' ? TN_HIT : TN_MISS;
+    }
+    if (r.kind === 'bypass') {
+      this.pa = Number(r.pa & 0x000f_ffff_ffff_ffffn);
+      return TN_BYPASS;
+    }
+    return r.kind === 'abort' ? TN_ABORT : TN_FAULT;
+  }
+
+  /** Stage 1 bypassed and the input address wider than the IAS (= OAS: AArch64 tables only): a stage-1 F_ADDR_SIZE, always recorded. */
+  private iasFault(): Fail {
+    return { event: 'F_ADDR_SIZE', reason: `stage 1 bypassed: the input address is wider than the ${this.f.oas}-bit IAS`, stage: 1, cls: 'IN', record: true };
+  }
+
+  /** Insert the stage-1 (or combined nested) translation the walk context holds. */
+  private cacheS1(c: ContextConfig, va52: number, sel: number, nested: boolean): TlbEntry {
+    const ctx = this.ctx;
+    // A combined nested entry covers the smaller of the two leaves.
+    let size = ctx.s1Size;
+    if (nested && ctx.s2Size < size) size = ctx.s2Size;
     const inBase = va52 - (va52 % size);
+    const ipaBase = ctx.ipa - (va52 - inBase);
+    const paBase = nested ? ctx.pa - (va52 - inBase) : ipaBase;
     const tctx = ctx.s1NG && c.asid !== ASID_GLOBAL ? c.ctxAsid[sel] : c.ctxGlobal[sel];
     const e = new TlbEntry(
       nested ? KIND_NESTED : KIND_S1,
@@ -785,7 +910,7 @@ export class Smmu {
       tctx,
     );
     this.iotlb.insert(e);
-    return { kind: 'ok', pa: BigInt(ctx.pa), ipa: BigInt(ctx.ipa), tlb: 'miss', accesses: 0, entry: e };
+    return e;
   }
 
   /** Build, record (when allowed) and return a fault. */
@@ -873,6 +998,11 @@ export class Smmu {
     if (needs.secure || needs.ats || needs.pri || needs.stall) return CERROR.ILL;
     if ((needs.s1 && !this.f.s1) || (needs.s2 && !this.f.s2) || (needs.hyp && !this.f.hyp)) return CERROR.ILL;
     if (c.op === 'CMD_CFGI_VMS_PIDM') return CERROR.ILL; // SMMUv3.2 VMS: not implemented
+    if (this.f.ril && isRangeTlbi(c) && c.tg !== 0) {
+      // Reserved range encodings (IHI 0070 4.4.1.1): NUM = SCALE = TTL = 0, and TG = 16K with TTL = 1 (no LPA2).
+      if (c.num === 0 && c.scale === 0 && c.ttl === 0) return CERROR.ILL;
+      if (c.tg === 2 && c.ttl === 1) return CERROR.ILL;
+    }
     if (c.op === 'CMD_SYNC') {
       this.sync(c);
       return CERROR.NONE;
@@ -892,14 +1022,15 @@ export class Smmu {
         const a = c.msiaddr & ~3n;
         const word = a & ~7n;
         const old = this.mem.peek64(word);
-        if (old !== undefined) {
-          const shift = (a & 4n) === 4n ? 32n : 0n;
-          const mask = 0xffffffffn << shift;
-          this.mem.write64(word, (old & ~mask) | (BigInt(c.msidata >>> 0) << shift));
+        const shift = (a & 4n) === 4n ? 32n : 0n;
+        const mask = 0xffffffffn << shift;
+        if (old !== undefined && this.mem.write64(word, (old & ~mask) | (BigInt(c.msidata >>> 0) << shift))) {
           this.stats.msiWrites++;
+        } else if (!((this.gerror ^ this.gerrorn) & GERROR_MSI_CMDQ_ABT)) {
+          this.gerror ^= GERROR_MSI_CMDQ_ABT; // the completion MSI was aborted
         }
       } else this.stats.irqs++;
-    } else if (c.cs === 2) this.stats.sevs++;
+    } else if (c.cs === 2 && this.f.sev) this.stats.sevs++;
   }
 
   /** Invalidations waiting for a CMD_SYNC ('until-sync' mode). */
@@ -1056,4 +1187,22 @@ export class Smmu {
   }
 }
 
-export { TWO32 };
+/** translateN result codes. */
+export const TN_HIT = 0;
+export const TN_MISS = 1;
+export const TN_BYPASS = 2;
+export const TN_ABORT = 3;
+export const TN_FAULT = 4;
+
+/** Stage-1 data access check for the fast path (exec and PAN take the full check). */
+function s1Allows(ap: number, access: number, priv: boolean): boolean {
+  if (access === ACC_EXEC) return false;
+  if (!priv && (ap & 1) === 0) return false;
+  return access === ACC_READ || (ap & 2) === 0;
+}
+
+function s2Allows(s2ap: number, access: number): boolean {
+  if (access === ACC_READ) return (s2ap & 1) !== 0;
+  if (access === ACC_WRITE) return (s2ap & 2) !== 0;
+  return false;
+}
