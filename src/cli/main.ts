@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CliInputError, invalidInput, zodToCliError, type CliErrorDoc } from './json';
 import { runPgtable } from './pgtable';
+import { runSmmu } from './smmu';
 
 /** A command takes the parsed JSON document and returns the output document. */
 export type Command = (doc: unknown) => unknown;
@@ -22,6 +23,7 @@ export type Command = (doc: unknown) => unknown;
 /** Every command, by name. New commands (smmu, hyp, scenario) register here from their own modules. */
 export const commands: Record<string, Command> = {
   pgtable: runPgtable,
+  smmu: runSmmu,
 };
 
 export interface CliRun {

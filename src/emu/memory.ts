@@ -122,13 +122,7 @@ export class PhysicalMemory {
 
   /** Same as read(); named for accesses that are not the modelled hardware's (views, checkers, io-pgtable). */
   peek(pa: number): boolean {
-    if (this.anyPa ? !(pa < PA_LIMIT_N) : !this.backed(pa)) return false;
-    const fn = Math.floor(pa / FRAME_SIZE);
-    const f = this.frameFor(fn);
-    const w = (pa - fn * FRAME_SIZE) >>> 2;
-    this.lo = f[w];
-    this.hi = f[w + 1];
-    return true;
+    return this.read(pa);
   }
 
   /** Write an aligned 64-bit word given as halves. Returns false when nothing backs `pa`. */
