@@ -368,12 +368,12 @@ export class Smmu {
         this.cmdqBase = value & 0x400f_ffff_ffff_ffffn;
         return true;
       case 0x98:
-        this.cmdqProd = v32 & this.qIndexMask(this.cmdqBase);
+        this.cmdqProd = v32 & this.qIndexMask('cmdq');
         this.consumeCommands();
         return true;
       case 0x9c:
         if (this.cr0 & CR0_CMDQEN) return false;
-        this.cmdqCons = v32 & this.qIndexMask(this.cmdqBase);
+        this.cmdqCons = v32 & this.qIndexMask('cmdq');
         return true;
       case 0xa0:
         if (this.cr0 & CR0_EVTQEN) return false;
@@ -381,10 +381,10 @@ export class Smmu {
         return true;
       case 0xa8:
         if (this.cr0 & CR0_EVTQEN) return false;
-        this.eventqProd = v32 & (this.qIndexMask(this.eventqBase) | Q_OVFLG);
+        this.eventqProd = v32 & (this.qIndexMask('eventq') | Q_OVFLG);
         return true;
       case 0xac:
-        this.eventqCons = (v32 & (this.qIndexMask(this.eventqBase) | Q_OVFLG)) >>> 0;
+        this.eventqCons = (v32 & (this.qIndexMask('eventq') | Q_OVFLG)) >>> 0;
         return true;
       default: {
         const r = REG_BY_OFFSET.get(off);
@@ -403,16 +403,14 @@ export class Smmu {
     return this.writeReg(r.offset, value);
   }
 
-  /** Mask of index + wrap bits for a queue of this base's LOG2SIZE (capped by IDR1). */
-  private qIndexMask(base: bigint): number {
-    const log2 = this.qLog2(base);
-    return (2 ** (log2 + 1) - 1) | 0;
+  /** Mask of index + wrap bits for a queue's LOG2SIZE (capped by IDR1). */
+  private qIndexMask(q: 'cmdq' | 'eventq'): number {
+    return (2 ** (this.qLog2(q) + 1) - 1) | 0;
   }
 
-  private qLog2(base: bigint): number {
-    const { log2size } = queueBase(base);
-    const cap = base === this.eventqBase ? this.f.eventqs : this.f.cmdqs;
-    return Math.min(log2size, cap);
+  private qLog2(q: 'cmdq' | 'eventq'): number {
+    if (q === 'eventq') return Math.min(queueBase(this.eventqBase).log2size, this.f.eventqs);
+    return Math.min(queueBase(this.cmdqBase).log2size, this.f.cmdqs);
   }
 
   get cmdqErrorActive(): boolean {
@@ -427,7 +425,7 @@ export class Smmu {
       this.stats.eventsLost++;
       return false;
     }
-    const log2 = this.qLog2(this.eventqBase);
+    const log2 = this.qLog2('eventq');
     const n = 2 ** log2;
     const prod = this.eventqProd;
     const cons = this.eventqCons;
@@ -943,9 +941,7 @@ export class Smmu {
     const shouldRecord = f.record ?? true;
     void s;
     const recorded = shouldRecord ? this.record(e) : false;
-    const out: TranslateResult = { kind: 'fault', event: e, recorded, reason: f.reason, accesses: 0 };
-    if (f.stage === 2 && f.ipa !== undefined) out.event = { ...e, ipa: e.ipa ?? f.ipa };
-    return out;
+    return { kind: 'fault', event: e, recorded, reason: f.reason, accesses: 0 };
   }
 
   // -------------------------------------------------------------------------
@@ -954,7 +950,7 @@ export class Smmu {
   /** Consume commands from CONS up to PROD (synchronously, as the SMMU drains the queue). */
   consumeCommands(): void {
     if (!(this.cr0 & CR0_CMDQEN) || this.cmdqErrorActive) return;
-    const log2 = this.qLog2(this.cmdqBase);
+    const log2 = this.qLog2('cmdq');
     const n = 2 ** log2;
     const { addr } = queueBase(this.cmdqBase);
     const base = BigInt(addr) & ~(BigInt(n * 16) - 1n);
@@ -1154,11 +1150,15 @@ export class Smmu {
    * driver does. Returns the CERROR the queue stopped with, or NONE.
    */
   submit(dw0: bigint, dw1: bigint): CerrorCode {
-    const log2 = this.qLog2(this.cmdqBase);
+    const log2 = this.qLog2('cmdq');
     const n = 2 ** log2;
     const { addr } = queueBase(this.cmdqBase);
     const base = BigInt(addr) & ~(BigInt(n * 16) - 1n);
     const idx = this.cmdqProd & (n - 1);
+    if (idx === (this.cmdqCons & (n - 1)) && (this.cmdqProd & n) !== (this.cmdqCons & n)) {
+      // Full: only possible while the queue is stopped in error; a driver would wait, the command is not added.
+      return ((this.cmdqCons >>> CMDQ_CONS_ERR_SHIFT) & 0x7f) as CerrorCode;
+    }
     const slot = base + BigInt(idx * 16);
     this.lastCerror = CERROR.NONE;
     const okW = this.mem.write64(slot, dw0) && this.mem.write64(slot + 8n, dw1);
