@@ -331,7 +331,7 @@ export class Smmu {
       }
       case 0x28:
         if (this.smmuEnabled) return false;
-        this.cr1 = v32 & 0x3f;
+        this.cr1 = v32 & 0xfff;
         return true;
       case 0x2c:
         // CR2 is read-only while SMMUEN = 1 (E2H is baked into cached StreamWorlds).
