@@ -226,8 +226,8 @@ export class TableAllocator {
   private readonly live = new Map<number, number>(); // addr -> size
   private bytesLive = 0;
   readonly base: bigint;
-  readonly limit: bigint;
-  private readonly limitN: number;
+  private limitB: bigint;
+  private limitN: number;
 
   constructor(
     readonly mem: PhysicalMemory,
@@ -235,9 +235,28 @@ export class TableAllocator {
     limit: bigint,
   ) {
     this.base = base;
-    this.limit = limit;
+    this.limitB = limit;
     this.next = Number(base);
     this.limitN = Number(limit);
+  }
+
+  /** End of the region (exclusive). */
+  get limit(): bigint {
+    return this.limitB;
+  }
+
+  /** Extend the region (a pool the host tops up with pages donated right after it). */
+  grow(newLimit: bigint): void {
+    if (newLimit < this.limitB) throw new RangeError('a table pool cannot shrink');
+    this.limitB = newLimit;
+    this.limitN = Number(newLimit);
+  }
+
+  /** Bytes not yet handed out (free lists included). */
+  get freeBytes(): bigint {
+    let f = BigInt(this.limitN - this.next);
+    for (const [size, list] of this.freeLists) f += BigInt(size * list.length);
+    return f;
   }
 
   /** Allocate `size` bytes (a power of two) aligned to `size`; null when the region is exhausted. */
