@@ -678,6 +678,18 @@ export function s2Walk(ctx: WalkCtx, c: S2Compiled, aHi: number, aLo: number, ac
 }
 
 /**
+ * Is (vaHi, vaLo) inside the input range of its TTB half, with walks
+ * enabled? (What a TLB hit must also satisfy: an out-of-range address is a
+ * translation fault whatever the TLB holds.)
+ */
+export function s1InRange(c: S1Compiled, vaHi: number, vaLo: number): boolean {
+  const sel = (vaHi >>> 23) & 1;
+  const h = c.half[sel];
+  if (h.epd) return false;
+  return sel === 0 ? (vaHi & h.hiMask) === 0 && (vaLo & h.loMask) === 0 : (vaHi & h.hiMask) >>> 0 === h.hiMask && (vaLo & h.loMask) >>> 0 === h.loMask;
+}
+
+/**
  * Stage-1 walk of the 64-bit input address (vaHi, vaLo). With `c2` the walk
  * is nested: every table address is an IPA translated by stage 2 (CLASS =
  * TT), then the output IPA for the transaction (CLASS = IN). On success

@@ -98,7 +98,8 @@ export function idRegisters(f: SmmuFeatures): { IDR0: number; IDR1: number; IDR2
   idr0 |= 1 << 24; // STALL_MODEL: terminate model only (no stalls)
   idr0 |= 1 << 26; // TERM_MODEL: terminated transactions always abort (CD.A must be 1)
   if (f.stLevel2) idr0 |= 1 << 27; // ST_LEVEL: 2-level stream table
-  const idr1 = (f.sidsize & 0x3f) | ((f.ssidsize & 0x1f) << 6) | ((f.eventqs & 0x1f) << 16) | ((f.cmdqs & 0x1f) << 21);
+  // ATTR_PERMS_OVR (bit 26): STE.PRIVCFG / INSTCFG override the incoming privilege and instruction/data attributes.
+  const idr1 = ((f.sidsize & 0x3f) | ((f.ssidsize & 0x1f) << 6) | ((f.eventqs & 0x1f) << 16) | ((f.cmdqs & 0x1f) << 21) | (1 << 26)) >>> 0;
   let idr3 = 1 << 2; // HAD: CD.HAD0/HAD1 disable hierarchical attributes
   if (f.xnx) idr3 |= 1 << 4;
   if (f.ril) idr3 |= 1 << 10;

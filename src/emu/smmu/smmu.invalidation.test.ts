@@ -403,6 +403,37 @@ describe('what each TLBI removes', () => {
     expect(state(['EL2X', 'A1X'])).toEqual({ EL2X: 'miss', A1X: 'hit' });
   });
 
+  it('EL2-E2H StreamWorld (STRW = 2, CR2.E2H = 1): entries carry the CD ASID; TLBI_EL2_ASID removes that ASID\'s non-global entries, NH_ASID does not', () => {
+    const tb = new Testbed({ e2h: true });
+    const p = tb.s1Table();
+    map(p, X, 0x100_000n, 4096n);
+    map(p, G, 0x102_000n, 4096n);
+    makeGlobal(tb, p, G, 0x200_000n);
+    s1Stream(tb, 7, p, 9, 0, { STRW: 2 });
+    const st = (): string[] => [X, G].map((a) => ok(tb.tr(7, a)).tlb);
+    expect(st()).toEqual(['miss', 'miss']);
+    tb.cmdSync({ op: 'CMD_TLBI_NH_ASID', vmid: 0, asid: 9 });
+    tb.cmdSync({ op: 'CMD_TLBI_NH_ALL', vmid: 0 });
+    tb.cmdSync({ op: 'CMD_TLBI_EL2_ASID', asid: 8 });
+    expect(st()).toEqual(['hit', 'hit']);
+    tb.cmdSync({ op: 'CMD_TLBI_EL2_ASID', asid: 9 });
+    expect(st()).toEqual(['miss', 'hit']);
+    tb.cmdSync({ op: 'CMD_TLBI_EL2_VA', asid: 8, addr: G, ...TLBI_NO_RANGE }); // a global entry matches any ASID
+    expect(st()).toEqual(['hit', 'miss']);
+    tb.cmdSync({ op: 'CMD_TLBI_EL2_ALL' });
+    expect(st()).toEqual(['miss', 'miss']);
+  });
+
+  it('8-bit ASIDs / VMIDs (ASID16 = VMID16 = 0): the upper command bits are ignored', () => {
+    const tb = new Testbed({ features: { asid16: false, vmid16: false } });
+    const p = tb.s1Table();
+    map(p, X, 0x100_000n, 4096n);
+    s1Stream(tb, 1, p, 0x21, 0x05);
+    expect(ok(tb.tr(1, X)).tlb).toBe('miss');
+    tb.cmdSync({ op: 'CMD_TLBI_NH_ASID', vmid: 0x105, asid: 0x321 });
+    expect(ok(tb.tr(1, X)).tlb).toBe('miss');
+  });
+
   it('TTB1 (VA[55] = 1) entries: TLBI_NH_VA with the TTB1 address removes them, the same low bits in TTB0 do not', () => {
     const tb = new Testbed();
     const pgt = tb.s1Table();
@@ -469,6 +500,27 @@ describe('range invalidation (TG / NUM / SCALE)', () => {
     tb.cmdSync(ipa(6, R(0), { tg: 1, num: 4, scale: 0, ttl: 3 }));
     expect(rs(tb, 4)).toBe('hhhhh');
   });
+});
+
+describe('range invalidation with 16KB and 64KB granules', () => {
+  for (const { g, tg } of [
+    { g: 16384, tg: 2 },
+    { g: 65536, tg: 3 },
+  ] as const) {
+    it(`TG = ${tg} (${g / 1024}KB): NUM = 1 removes exactly two ${g / 1024}KB pages; a 4KB-granule range inside a page removes that page`, () => {
+      const tb = new Testbed();
+      const pgt = tb.s1Table(g);
+      const G = BigInt(g);
+      for (let i = 0; i < 5; i++) map(pgt, 0x100_0000n + BigInt(i) * G, 0x8000_0000n + BigInt(i) * G, G);
+      s1Stream(tb, 1, pgt, 1, 5);
+      const st = () => [0, 1, 2, 3, 4].map((i) => (ok(tb.tr(1, 0x100_0000n + BigInt(i) * G)).tlb === 'hit' ? 'h' : 'm')).join('');
+      expect(st()).toBe('mmmmm');
+      tb.cmdSync(va('CMD_TLBI_NH_VA', 5, 1, 0x100_0000n + G, { tg, num: 1, scale: 0, ttl: 3, leaf: true }));
+      expect(st()).toBe('hmmhh');
+      tb.cmdSync(va('CMD_TLBI_NH_VA', 5, 1, 0x100_0000n + 4n * G + 0x3000n, { tg: 1, num: 0, scale: 0, ttl: 3 }));
+      expect(st()).toBe('hhhhm');
+    });
+  }
 });
 
 describe('stage-1 entries are shared only where the architecture says', () => {

@@ -6,16 +6,20 @@
  *   never throws, returns ok / bypass / abort or an architected fault whose
  *   record is written to the event queue exactly as returned; and, memory
  *   being unchanged, a warm SMMU answers a second transaction exactly as a
- *   cold one does (the caches are invisible).
- * - Random command sequences: the fast path translateN() agrees with
- *   translate().
+ *   cold one does (the caches are invisible); after memory is rewritten and
+ *   invalidated (CFGI_STE + TLBI_NSNH_ALL + TLBI_EL2_ALL + CMD_SYNC), too.
+ * - Random request / invalidation sequences: the fast path translateN()
+ *   agrees with translate(); a 1-5 entry IOTLB answers as a large one.
+ *   Two inputs are deliberately not generated, because they hit known bugs
+ *   pinned by it.fails tests in smmu.test.ts: a second address differing
+ *   from a cached one only in bits [63:48], and SubstreamID 0 on the fast path.
  * - Random 16-byte commands through submit(): never throw, return a CERROR
  *   code matching CMDQ_CONS.ERR, and (memory unchanged) never change what a
  *   transaction translates to.
  */
 
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeS1Leaf, encodeS1Table, encodeS2Leaf, encodeS2Table } from '../descriptor';
 import { ACC_EXEC, ACC_READ, ACC_WRITE } from '../walk';
 import { encodeCd, encodeL1cd } from './cd';
@@ -26,6 +30,9 @@ import { CR0_CMDQEN, CR0_EVTQEN, CR0_SMMUEN } from './registers';
 import { type Access, type Smmu, type TranslateResult, TN_ABORT, TN_BYPASS, TN_FAULT, TN_HIT, TN_MISS } from './smmu';
 import { encodeSte } from './ste';
 import { NO_RAM, RO, RW, Testbed, cdFor, map, mapTablesIdentity, s2Fields } from './testbed';
+
+// Each property runs in about a second; leave room for a loaded machine.
+vi.setConfig({ testTimeout: 30_000 });
 
 const U64 = (1n << 64n) - 1n;
 const u64 = fc.bigInt({ min: 0n, max: U64 });

@@ -36,6 +36,16 @@ describe('command queue', () => {
     expect(tb.smmu.stats.msiWrites).toBe(20);
   });
 
+  it('CMDQ_BASE.LOG2SIZE is capped by IDR1.CMDQS: a LOG2SIZE-3 queue on a CMDQS = 2 SMMU holds 4 entries', () => {
+    const tb = new Testbed({ cmdqLog2: 3, features: { cmdqs: 2 } });
+    for (let k = 0; k < 9; k++) expect(tb.cmd(syncMsi(MSI_AREA + BigInt(k) * 8n, 0x100 + k))).toBe(CERROR.NONE);
+    expect(tb.reg('CMDQ_PROD')).toBe(qpos(9, 2));
+    expect(tb.reg('CMDQ_CONS')).toBe(qpos(9, 2));
+    const [dw0] = encodeCommand(syncMsi(MSI_AREA + 8n * 8n, 0x108));
+    expect(tb.readWords(CMDQ_ADDR, 1)).toEqual([dw0]); // command 8 went to slot 0
+    expect(tb.mem.peek64(MSI_AREA + 8n * 8n)).toBe(0x108n);
+  });
+
   it('commands written while CMDQEN = 0 run when CMDQEN is set', () => {
     const tb = new Testbed({ cr0: CR0_SMMUEN | CR0_EVTQEN });
     for (let k = 0; k < 3; k++) tb.cmd(syncMsi(MSI_AREA + BigInt(k) * 8n, 7 + k));
@@ -213,6 +223,23 @@ describe('event queue', () => {
     expect(bad(tb, 5)).toMatchObject({ kind: 'fault', recorded: false });
     expect(gerrorActive(tb) & GERROR_EVENTQ_ABT_ERR).toBe(GERROR_EVENTQ_ABT_ERR);
     expect(tb.reg('EVENTQ_PROD')).toBe(0);
+  });
+
+  it('after EVENTQ_ABT_ERR is acknowledged (and the queue moved to RAM), events are recorded again', () => {
+    const tb = new Testbed({ cr0: CR0_SMMUEN | CR0_CMDQEN });
+    tb.smmu.writeRegByName('EVENTQ_BASE', NO_RAM | 3n);
+    tb.smmu.writeRegByName('CR0', BigInt(ALL_ON));
+    bad(tb, 5);
+    bad(tb, 6); // lost while the error is active
+    expect(tb.smmu.stats.eventsLost).toBe(2);
+    tb.smmu.writeRegByName('CR0', BigInt(CR0_SMMUEN | CR0_CMDQEN));
+    tb.smmu.writeRegByName('EVENTQ_BASE', EVTQ_ADDR | 3n);
+    tb.smmu.writeRegByName('CR0', BigInt(ALL_ON));
+    bad(tb, 7);
+    expect(tb.reg('EVENTQ_PROD')).toBe(0); // still active: not acknowledged
+    tb.smmu.writeRegByName('GERRORN', BigInt(tb.reg('GERROR')));
+    expect(bad(tb, 8)).toMatchObject({ recorded: true });
+    expect(tb.drainRaw()).toEqual([rawEvent(cfgEvent('C_BAD_STE', 8))]);
   });
 });
 

@@ -269,6 +269,14 @@ describe('stream tables', () => {
     expectEvents(tb, [cfgEvent('C_BAD_STREAMID', 16), cfgEvent('C_BAD_STREAMID', 0xffff, { ssid: 3 })]);
   });
 
+  it('the StreamID range is MIN(LOG2SIZE, IDR1.SIDSIZE)', () => {
+    const tb = new Testbed({ strtab: { fmt: 'linear', log2size: 8 }, features: { sidsize: 6 } });
+    tb.writeSte(63, { V: 1, Config: 0b100 });
+    tb.writeSte(64, { V: 1, Config: 0b100 });
+    expect(tb.tr(63, 0x1000n).kind).toBe('bypass');
+    expectFault(tb.tr(64, 0x1000n), cfgEvent('C_BAD_STREAMID', 64));
+  });
+
   it('C_BAD_STREAMID is not recorded with CR2.RECINVSID = 0 (the transaction still aborts)', () => {
     const tb = new Testbed({ strtab: { fmt: 'linear', log2size: 4 }, recinvsid: false });
     expectFault(tb.tr(16, 0x1000n), cfgEvent('C_BAD_STREAMID', 16), false);
@@ -619,7 +627,7 @@ describe('walk faults, through the device', () => {
     expectOk(tb.tr(1, 0x1010n), 0x2010n, 'hit');
   });
 
-  it.fails('BUG: an IOTLB hit must not bypass the input range check (VA with bits [63:52] set, TBI0 = 0)', () => {
+  it('an IOTLB hit must not bypass the input range check (VA with bits [63:52] set, TBI0 = 0)', () => {
     const tb = new Testbed();
     const pgt = tb.s1Table();
     map(pgt, 0x1000n, 0x2000n, 4096n);
@@ -631,7 +639,7 @@ describe('walk faults, through the device', () => {
     }
   });
 
-  it.fails('BUG: translateN must not serve an out-of-range VA from the IOTLB either', () => {
+  it('translateN must not serve an out-of-range VA from the IOTLB either', () => {
     const tb = new Testbed();
     const pgt = tb.s1Table();
     map(pgt, 0x1000n, 0x2000n, 4096n);
@@ -667,7 +675,6 @@ describe('walk faults, through the device', () => {
     const tb = new Testbed();
     const { s1 } = nestedStream(tb, 4);
     map(s1, VA + 0x1000n, 0x5555_5000n, 4096n);
-    mapTablesIdentity(tb.s2Table(), s1); // (another S2 table: the stream's own already maps every table page)
     const t: TxnFields = { sid: 4, iova: VA + 0x1234n };
     const exp = walkEvent('F_TRANSLATION', t, { s2: true, cls: 'IN', ipa: 0x5555_5234n });
     expectFault(tb.tr(4, t.iova), exp);
@@ -777,6 +784,19 @@ describe('walk faults, through the device', () => {
     const exp = walkEvent('F_ADDR_SIZE', t, { s2: false, cls: 'IN' });
     expectFault(tb.tr(6, t.iova, { access: 'write' }), exp);
     expectEvents(tb, [exp]);
+  });
+
+  it('STE bypass, input >= 2^OAS: a stage-1 F_ADDR_SIZE (S2 = 0, CLASS = IN); SMMUEN = 0 (GBPA bypass) just aborts', () => {
+    const tb = new Testbed();
+    tb.writeSte(8, { V: 1, Config: 0b100 });
+    const t: TxnFields = { sid: 8, iova: 0x1_0000_0000_1000n, priv: true };
+    const exp = walkEvent('F_ADDR_SIZE', t, { s2: false, cls: 'IN' });
+    expectFault(tb.tr(8, t.iova, { priv: true }), exp);
+    expect(tb.tr(8, 0xffff_ffff_f000n).kind).toBe('bypass');
+    expectEvents(tb, [exp]);
+    tb.smmu.writeRegByName('CR0', BigInt(CR0_EVTQEN | CR0_CMDQEN));
+    expect(tb.tr(8, t.iova).kind).toBe('abort');
+    expectEvents(tb, []);
   });
 
   it('F_ACCESS at stage 1 (AF = 0) and at stage 2 (AF = 0); AFFD = 1 / S2AFFD = 1 suppress it', () => {
@@ -978,7 +998,7 @@ describe('walk faults, through the device', () => {
 // -----------------------------------------------------------------------------
 
 describe('fast path (translateN) agrees with translate()', () => {
-  it.fails('BUG: translateN serves SubstreamID 0 from the cached CD 0 of an S1CDMax = 0 stream (must be C_BAD_SUBSTREAMID)', () => {
+  it('translateN serves SubstreamID 0 from the cached CD 0 of an S1CDMax = 0 stream (must be C_BAD_SUBSTREAMID)', () => {
     const tb = new Testbed();
     const pgt = tb.s1Table();
     map(pgt, 0x1000n, 0x2000n, 4096n);
@@ -987,7 +1007,7 @@ describe('fast path (translateN) agrees with translate()', () => {
     expect(tb.smmu.translateN(1, 0, 0, 0x1000, ACC_READ, false)).toBe(TN_FAULT);
   });
 
-  it.fails('BUG: translateN serves SubstreamID 0 from the cached CD 0 when S1DSS = 2 (must abort with an event)', () => {
+  it('translateN serves SubstreamID 0 from the cached CD 0 when S1DSS = 2 (must abort with an event)', () => {
     const tb = new Testbed();
     const pgt = tb.s1Table();
     map(pgt, 0x1000n, 0x2000n, 4096n);

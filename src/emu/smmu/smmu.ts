@@ -28,6 +28,7 @@ import {
   WalkCtx,
   compileS1,
   compileS2,
+  s1InRange,
   s1PermissionDenied,
   s1Walk,
   s2PermissionDenied,
@@ -97,6 +98,8 @@ export interface StreamConfig {
   cd0ForNoSsid: boolean;
   /** No input attribute overrides: the fast path may serve this stream. */
   plain: boolean;
+  /** CDs a SubstreamID may select: 2^S1CDMax, or 0 when the stream takes no SubstreamIDs. */
+  cdCount: number;
 }
 
 /** A cached, validated CD. */
@@ -550,6 +553,7 @@ export class Smmu {
       s2Ctx: s2On ? this.iotlb.context(WORLD_NS_EL1, vmid, ASID_S2, 0) : null,
       cd0ForNoSsid: this.f.ssidsize === 0 || ste.S1CDMax === 0 || ste.S1DSS === 2,
       plain: (ste.PRIVCFG === 0 || ste.PRIVCFG === 1) && (ste.INSTCFG === 0 || ste.INSTCFG === 1),
+      cdCount: this.f.ssidsize === 0 || ste.S1CDMax === 0 ? 0 : 2 ** ste.S1CDMax,
     };
     this.steCache.set(sid, cfg);
     return cfg;
@@ -758,8 +762,11 @@ export class Smmu {
   private translateS1(req: TranslateRequest, s: StreamConfig, c: ContextConfig, iova: bigint, acc: number, priv: boolean): TranslateResult {
     const sel = (iova >> 55n) & 1n ? 1 : 0;
     const va52 = Number(iova & 0x000f_ffff_ffff_ffffn);
-    let hit = c.ctxAsid[sel].lookup(va52);
-    if (!hit && c.asid !== ASID_GLOBAL) hit = c.ctxGlobal[sel].lookup(va52);
+    const vaHi = Number(iova >> 32n);
+    const vaLo = Number(iova & 0xffffffffn);
+    // An address outside the TTB half's range never hits: the walk reports the translation fault.
+    let hit = s1InRange(c.c1, vaHi, vaLo) ? c.ctxAsid[sel].lookup(va52) : undefined;
+    if (!hit && c.asid !== ASID_GLOBAL && s1InRange(c.c1, vaHi, vaLo)) hit = c.ctxGlobal[sel].lookup(va52);
     if (hit) {
       const d1 = s1PermissionDenied(
         { ap: hit.s1Ap, pxn: hit.s1Pxn, uxn: hit.s1Uxn, wxn: c.c1.wxn, pan: c.c1.pan },
@@ -819,8 +826,15 @@ export class Smmu {
             }
           }
         } else if (s.config === 's1' || s.config === 'nested') {
-          const c = ssid < 0 ? (s.cd0ForNoSsid ? this.cdCache.get(sid * 1048576) : undefined) : this.cdCache.get(sid * 1048576 + ssid);
-          if (c !== undefined) {
+          const c =
+            ssid < 0
+              ? s.cd0ForNoSsid
+                ? this.cdCache.get(sid * 1048576)
+                : undefined
+              : ssid < s.cdCount && !(ssid === 0 && (s.ste.S1DSS & 3) === 2)
+                ? this.cdCache.get(sid * 1048576 + ssid)
+                : undefined;
+          if (c !== undefined && s1InRange(c.c1, vaHi, vaLo)) {
             const sel = (vaHi >>> 23) & 1;
             const va52 = (vaHi & 0xfffff) * TWO32 + vaLo;
             let e = c.ctxAsid[sel].lookup(va52);

@@ -446,11 +446,11 @@ export function describeSte(ste: Ste, f: SmmuFeatures, smmuHasHyp = true): strin
   } else if (strw === 2) {
     out.push('STRW = EL2: TLB entries are tagged EL2 (no VMID); only CMD_TLBI_EL2_* invalidate them, and CD.ASID is ignored unless SMMU_CR2.E2H = 1');
   }
-  // Attribute overrides: the modelled SMMU advertises neither SMMU_IDR1.ATTR_TYPES_OVR nor ATTR_PERMS_OVR.
+  // Attribute overrides: the modelled SMMU advertises SMMU_IDR1.ATTR_PERMS_OVR (PRIVCFG, INSTCFG apply) but not ATTR_TYPES_OVR.
   const typeOvr = nonZero(ste, ['MemAttr', 'MTCFG', 'ALLOCCFG', 'SHCFG']);
   if (typeOvr.length > 0) out.push(`${list(typeOvr)} RES0 on this SMMU (SMMU_IDR1.ATTR_TYPES_OVR = 0): the incoming attributes are used`);
-  const permOvr = nonZero(ste, ['PRIVCFG', 'INSTCFG']);
-  if (permOvr.length > 0) out.push(`${list(permOvr)} RES0 on this SMMU (SMMU_IDR1.ATTR_PERMS_OVR = 0): the incoming attributes are used`);
+  if (ste.PRIVCFG >= 2) out.push(`PRIVCFG = ${ste.PRIVCFG}: every transaction on this stream is treated as ${ste.PRIVCFG === 2 ? 'unprivileged' : 'privileged'}`);
+  if (ste.INSTCFG >= 2) out.push(`INSTCFG = ${ste.INSTCFG}: reads on this stream are treated as ${ste.INSTCFG === 2 ? 'data' : 'instruction fetches'}`);
   if (ste.NSCFG !== 0) out.push('NSCFG is IGNORED in a Non-secure STE');
   if (s1) describeS1(ste, f, s2, out);
   if (s2) describeS2(ste, f, out);

@@ -25,7 +25,7 @@ import { type Cd, encodeCd, encodeL1cd } from './cd';
 import { type CerrorCode, type Command, encodeCommand } from './commands';
 import { type EventRecord, canonicalEvent, decodeEvent, encodeEvent } from './events';
 import type { SmmuFeatures } from './features';
-import { CR0_CMDQEN, CR0_EVTQEN, CR0_SMMUEN, CR2_RECINVSID, Q_OVFLG } from './registers';
+import { CR0_CMDQEN, CR0_EVTQEN, CR0_SMMUEN, CR2_E2H, CR2_RECINVSID, Q_OVFLG } from './registers';
 import { type Access, Smmu, type TranslateResult } from './smmu';
 import { type Ste, encodeL1std, encodeSte } from './ste';
 
@@ -53,6 +53,8 @@ export interface TestbedOptions {
   evtqLog2?: number;
   /** CR2.RECINVSID (default true). */
   recinvsid?: boolean;
+  /** CR2.E2H (default false). */
+  e2h?: boolean;
   /** CR0 value (default SMMUEN | EVTQEN | CMDQEN); null leaves the SMMU unprogrammed. */
   cr0?: number | null;
   tlbCapacity?: number;
@@ -93,7 +95,7 @@ export class Testbed {
     expectTrue(s.writeRegByName('EVENTQ_BASE', EVTQ_ADDR | BigInt(this.evtqLog2)), 'EVENTQ_BASE');
     expectTrue(s.writeRegByName('EVENTQ_PROD', 0n), 'EVENTQ_PROD');
     expectTrue(s.writeRegByName('EVENTQ_CONS', 0n), 'EVENTQ_CONS');
-    expectTrue(s.writeRegByName('CR2', BigInt(opts.recinvsid === false ? 0 : CR2_RECINVSID)), 'CR2');
+    expectTrue(s.writeRegByName('CR2', BigInt((opts.recinvsid === false ? 0 : CR2_RECINVSID) | (opts.e2h ? CR2_E2H : 0))), 'CR2');
     s.writeRegByName('CR0', BigInt(opts.cr0 ?? CR0_SMMUEN | CR0_EVTQEN | CR0_CMDQEN));
   }
 
