@@ -1589,6 +1589,35 @@ export class SmmuDriver {
     return unmapped;
   }
 
+  /**
+   * Lazy (flush-queue) unmap: the PTEs are cleared with a queued gather, so no
+   * per-page invalidation is issued; the caller later invalidates the whole
+   * context once with flushQueue() for a batch of unmaps (Linux's
+   * iommu.strict=0 behaviour with the DMA flush queue). Returns bytes unmapped.
+   */
+  unmapQueued(d: SmmuDomain, iova: bigint, size: bigint): bigint {
+    this.checkDomain(d);
+    const minPg = 1n << BigInt(ffs(d.pgsizeBitmap));
+    if (iova < 0n || size <= 0n || ((iova | size) & (minPg - 1n)) !== 0n) return 0n;
+    const gather = new IotlbGather(true);
+    let unmapped = 0n;
+    let va = iova;
+    while (unmapped < size) {
+      const { pgsize, count } = iommuPgsize(d.pgsizeBitmap, va, va, size - unmapped);
+      const n = d.pgtable.unmapPages(va, pgsize, Number(count), gather);
+      if (n === 0n) break;
+      va += n;
+      unmapped += n;
+    }
+    return unmapped;
+  }
+
+  /** The flush queue's flush: one context invalidation (TLBI_NH_ASID / TLBI_S12_VMALL) and one CMD_SYNC. */
+  flushQueue(d: SmmuDomain): void {
+    this.checkDomain(d);
+    this.tlbInvContext(d);
+  }
+
   iovaToPhys(d: SmmuDomain, iova: bigint): IovaToPhys | null {
     this.checkDomain(d);
     return d.pgtable.iovaToPhys(iova);

@@ -58,6 +58,13 @@ export interface Design {
   map(pa: bigint, size: bigint, iova: bigint): bigint;
   /** Unmap a buffer (its invalidation completes before this returns). */
   unmap(iova: bigint, size: bigint): void;
+  /**
+   * Unmap several buffers as one batch. Where the design allows it the
+   * invalidation is shared (the kernel's flush queue: one context TLBI and
+   * one CMD_SYNC per batch); paravirt cannot, since the hyp must invalidate
+   * before it drops each buffer's page references.
+   */
+  unmapBatch(list: ReadonlyArray<readonly [bigint, bigint]>): void;
   /** One DMA access by the device: the result code of Smmu.translateN. */
   dma(iova: bigint, write: boolean): number;
   /** Counts so far. */
@@ -74,7 +81,8 @@ function machine(opts: DesignOptions): { mem: PhysicalMemory; smmu: Smmu; own: P
 }
 
 function smmuCounts(smmu: Smmu, c: CostCounts): CostCounts {
-  c.commands = smmu.stats.commands;
+  // CMD_SYNCs are charged as waits, not as commands.
+  c.commands = smmu.stats.commands - smmu.stats.syncs;
   c.syncs = smmu.stats.syncs;
   c.walkReads = smmu.stats.walkReads;
   c.iotlbHits = smmu.stats.tlbHits;
@@ -106,6 +114,9 @@ abstract class Base implements Design {
   ) {}
   abstract map(pa: bigint, size: bigint, iova: bigint): bigint;
   abstract unmap(iova: bigint, size: bigint): void;
+  unmapBatch(list: ReadonlyArray<readonly [bigint, bigint]>): void {
+    for (const [iova, size] of list) this.unmap(iova, size);
+  }
   dma(iova: bigint, write: boolean): number {
     const r = this.smmu.translateN(MACHINE.sid, -1, Number(iova >> 32n), Number(iova & 0xffffffffn), write ? ACC_WRITE : ACC_READ, true);
     return r;
@@ -143,6 +154,15 @@ class KernelDesign extends Base {
     this.c.dmaCalls++;
     this.c.ptes += pteCount(this.d.pgsizeBitmap, iova, iova, size);
     this.mapped -= this.driver.unmap(this.d, iova, size);
+  }
+  override unmapBatch(list: ReadonlyArray<readonly [bigint, bigint]>): void {
+    if (list.length === 1) return this.unmap(list[0][0], list[0][1]);
+    for (const [iova, size] of list) {
+      this.c.dmaCalls++;
+      this.c.ptes += pteCount(this.d.pgsizeBitmap, iova, iova, size);
+      this.mapped -= this.driver.unmapQueued(this.d, iova, size);
+    }
+    this.driver.flushQueue(this.d);
   }
   pinnedBytes(): bigint {
     return 0n;

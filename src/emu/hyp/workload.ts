@@ -93,8 +93,10 @@ export function* runWorkload(
   const chunk = opts.chunk ?? 1000;
   const rnd = prng(spec.seed);
   const size = spec.bufferSize;
-  const bufPa = (i: number) => MACHINE.bufferBase + BigInt(i) * (size > 0x1000n ? size : 0x1000n) * 2n;
-  const iovaOf = (i: number) => 0x1_0000_0000n + BigInt(i) * size * 2n;
+  // Slots are spaced so a buffer (or an sg request's pages) never overlaps the next slot.
+  const span = spec.kind === 'sg' ? BigInt(spec.sgPages) * 0x2000n : size > 0x1000n ? size : 0x1000n;
+  const bufPa = (i: number) => MACHINE.bufferBase + BigInt(i) * span * 2n;
+  const iovaOf = (i: number) => 0x1_0000_0000n + BigInt(i) * span * 2n;
   const start = d.counts();
   let faults = 0;
   let dmaBytes = 0;
@@ -115,31 +117,39 @@ export function* runWorkload(
     for (let i = 0; i < spec.buffers; i++) mapped[i] = d.map(bufPa(i), size, iovaOf(i));
   }
   let pending: Array<[bigint, bigint]> = [];
+  const pendingSlots = new Set<number>();
   const flush = () => {
-    for (const [iova, sz] of pending) d.unmap(iova, sz);
+    if (pending.length > 0) d.unmapBatch(pending);
     pending = [];
+    pendingSlots.clear();
   };
   for (let r = 0; r < spec.requests; r++) {
     const slot = spec.pattern === 'random' ? Math.floor(rnd() * spec.buffers) : r % spec.buffers;
+    // A slot whose unmap is still deferred cannot be mapped again before the batch is flushed.
+    if (pendingSlots.has(slot)) flush();
     if (spec.kind === 'static') {
       dmaBuffer(mapped[slot] as bigint);
     } else if (spec.kind === 'dynamic') {
       const iova = d.map(bufPa(slot), size, iovaOf(slot));
       dmaBuffer(iova);
       pending.push([iova, size]);
+      pendingSlots.add(slot);
       if (pending.length >= spec.batch) flush();
     } else {
       // Scatter-gather: sgPages discontiguous pages mapped at consecutive IOVAs.
       const base = iovaOf(slot);
-      for (let p = 0; p < spec.sgPages; p++) d.map(bufPa(slot) + BigInt(p) * 0x2000n, 0x1000n, base + BigInt(p) * 0x1000n);
-      for (let p = 0; p < spec.sgPages; p++) access(base + BigInt(p) * 0x1000n, true);
+      const iovas: bigint[] = [];
+      for (let p = 0; p < spec.sgPages; p++) iovas.push(d.map(bufPa(slot) + BigInt(p) * 0x2000n, 0x1000n, base + BigInt(p) * 0x1000n));
+      for (const iova of iovas) access(iova, true);
       dmaBytes += spec.sgPages * 4096;
-      for (let p = 0; p < spec.sgPages; p++) pending.push([base + BigInt(p) * 0x1000n, 0x1000n]);
+      for (const iova of iovas) pending.push([iova, 0x1000n]);
+      pendingSlots.add(slot);
       if (pending.length >= spec.batch * spec.sgPages) flush();
     }
-    if ((r + 1) % chunk === 0) yield { done: r + 1, total: spec.requests };
+    if ((r + 1) % chunk === 0 && r + 1 < spec.requests) yield { done: r + 1, total: spec.requests };
   }
   flush();
+  yield { done: spec.requests, total: spec.requests };
   const counts = subCounts(d.counts(), start);
   counts.dmaBytes = dmaBytes;
   const t = modelledTime(counts, params);
