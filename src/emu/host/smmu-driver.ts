@@ -965,8 +965,10 @@ export class SmmuDriver {
     this.stats.cmdLists++;
     for (let i = 0; i < n; i++) this.writeCmd(this.qInc(start, i), cmds[i]);
     const syncProd = this.qInc(start, n);
+    // MSI polling needs an SMMU with MSIs and coherent access (ARM_SMMU_OPT_MSIPOLL); otherwise poll CONS.
+    const msiPoll = this.opts.syncPoll === 'msi' && (this.features?.msiPollCapable ?? false);
     if (sync) {
-      const msi = this.opts.syncPoll === 'msi' ? this.slotAddr(syncProd) : 0n;
+      const msi = msiPoll ? this.slotAddr(syncProd) : 0n;
       this.writeCmd(syncProd, syncCmd(msi));
     }
     // 4d. Advance the hardware prod pointer: the doorbell.
@@ -976,7 +978,7 @@ export class SmmuDriver {
     this.wr(REG.CMDQ_PROD, BigInt(prod));
     // 5. Wait for our CMD_SYNC.
     if (!sync) return undefined;
-    return this.opts.syncPoll === 'msi' ? this.pollUntilMsi(syncProd) : this.pollUntilConsumed(syncProd);
+    return msiPoll ? this.pollUntilMsi(syncProd) : this.pollUntilConsumed(syncProd);
   }
 
   private writeCmd(prod: number, cmd: Command): void {

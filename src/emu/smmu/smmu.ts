@@ -245,7 +245,6 @@ export class Smmu {
     return (this.cr0 & CR0_SMMUEN) !== 0;
   }
 
-  /** Read a register by offset (page 0, or the page-1 queue aliases). */
   /** Page 1 holds only the event queue PROD/CONS (0xA8/0xAC); on page 0 those offsets are RAZ/WI. */
   private regOffset(offset: number): number {
     if (offset >= PAGE1) {
@@ -255,6 +254,7 @@ export class Smmu {
     return offset === 0xa8 || offset === 0xac ? -1 : offset;
   }
 
+  /** Read a register by offset (page 0, or page 1 for the event queue PROD/CONS). */
   readReg(offset: number): bigint {
     const off = this.regOffset(offset);
     switch (off) {
