@@ -14,6 +14,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CliInputError, invalidInput, zodToCliError, type CliErrorDoc } from './json';
+import { runHyp } from './hyp';
 import { runPgtable } from './pgtable';
 import { runSmmu } from './smmu';
 
@@ -24,6 +25,7 @@ export type Command = (doc: unknown) => unknown;
 export const commands: Record<string, Command> = {
   pgtable: runPgtable,
   smmu: runSmmu,
+  hyp: runHyp,
 };
 
 export interface CliRun {

@@ -679,6 +679,29 @@ export class ArmLpaeIoPgtable {
   }
 
   /**
+   * Like iovaToPhys, and when nothing is mapped, the size of the empty
+   * region the walk stopped in (the block size of the empty entry), so a
+   * caller can skip it instead of probing page by page.
+   */
+  lookup(iova: bigint): { leaf: IovaToPhys | null; span: bigint } {
+    const va = Number(BigInt.asUintN(64, iova) % (1n << BigInt(this.ias)));
+    let table = this.pgdN;
+    for (let lvl = this.startLevel; lvl < MAX_LEVELS; lvl++) {
+      this.rd(table + this.lvlIdxN(va, lvl) * 8);
+      const lo = this.mem.lo;
+      const hi = this.mem.hi;
+      const bs = this.blockSizeN(lvl);
+      if (lo === 0 && hi === 0) return { leaf: null, span: BigInt(bs) };
+      if (ArmLpaeIoPgtable.leaf(lo, lvl)) {
+        return { leaf: { phys: BigInt(this.toPaddr(lo, hi) + (va % bs)), pte: u64(lo, hi), level: lvl }, span: BigInt(bs) };
+      }
+      if (lvl === MAX_LEVELS - 1) return { leaf: null, span: BigInt(bs) };
+      table = this.toPaddr(lo, hi);
+    }
+    return { leaf: null, span: this.granuleBytes };
+  }
+
+  /**
    * Every table page this instance owns, found by walking from the pgd
    * (used by views and by the invariant checker).
    */

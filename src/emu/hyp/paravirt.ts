@@ -245,6 +245,13 @@ export class ParavirtHyp {
     const size = pgsize * BigInt(pgcount);
     if (iova < 0n || paddr < 0n || iova + size > U64 || paddr + size > U64) return { ret: 'EOVERFLOW', reason: 'iova or paddr + size wraps' };
     if (((iova | paddr) & (pgsize - 1n)) !== 0n) return { ret: 'EINVAL', reason: 'iova and paddr must be aligned to pgsize' };
+    // Nothing may be mapped there already: io-pgtable would silently replace a table of live
+    // leaves by a block, and their page references would leak.
+    for (let va = iova; va < iova + size; ) {
+      const { leaf, span } = d.dom.pgtable.lookup(va);
+      if (leaf) return { ret: 'EEXIST', reason: `iova 0x${va.toString(16)} is already mapped` };
+      va = (va & ~(span - 1n)) + span;
+    }
     // Ownership before mapping: every page host-owned exclusively; RAM pages get a DMA reference.
     const mmio = (prot & IOMMU_MMIO) !== 0;
     const pin = this.pin(paddr, size, mmio);
@@ -314,28 +321,27 @@ export class ParavirtHyp {
     if (iova < 0n || iova + size > U64) return this.done('unmap_pages', args, { ret: 'EOVERFLOW', reason: 'iova + size wraps' });
     if ((iova & (pgsize - 1n)) !== 0n) return this.done('unmap_pages', args, { ret: 'EINVAL', reason: 'iova must be aligned to pgsize' });
     // Record what is mapped before removing it: references drop only after TLBI + CMD_SYNC.
-    const removed: Array<{ pa: bigint; size: bigint; pte: bigint }> = [];
-    const g = d.dom.pgtable.granuleBytes;
+    const removed: Array<{ va: bigint; pa: bigint; size: bigint; pte: bigint }> = [];
     for (let va = iova; va < iova + size; ) {
-      const t = d.dom.pgtable.iovaToPhys(va);
+      // Empty regions are skipped a whole table entry at a time, so a huge range costs what is mapped in it.
+      const { leaf: t, span } = d.dom.pgtable.lookup(va);
+      const regionEnd = (va & ~(span - 1n)) + span;
       if (!t) {
-        va += g;
+        va = regionEnd;
         continue;
       }
-      const leafSize = 1n << BigInt(d.dom.pgtable.lvlShift(t.level));
-      const leafBase = va & ~(leafSize - 1n);
-      const end = leafBase + leafSize < iova + size ? leafBase + leafSize : iova + size;
-      removed.push({ pa: t.phys, size: end - va, pte: t.pte });
+      const end = regionEnd < iova + size ? regionEnd : iova + size;
+      removed.push({ va, pa: t.phys, size: end - va, pte: t.pte });
       va = end;
     }
     const unmapped = this.driver.unmap(d.dom, iova, size);
-    // Unpin exactly the bytes now unmapped (a split block keeps the rest mapped and pinned).
-    let left = unmapped;
+    // Unpin exactly the leaves now gone: io-pgtable reports [iova, iova + unmapped) as removed
+    // (a freed table counts whole, holes included); leaves past it are still mapped and stay pinned.
+    const stop = iova + unmapped;
     for (const r of removed) {
-      if (left <= 0n) break;
-      const n = r.size < left ? r.size : left;
+      if (r.va >= stop) break;
+      const n = r.va + r.size <= stop ? r.size : stop - r.va;
       this.unpin(r.pa, n, r.pte);
-      left -= n;
     }
     return this.done('unmap_pages', args, { ret: 0, value: unmapped });
   }
