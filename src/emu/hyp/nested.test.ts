@@ -447,3 +447,20 @@ describe('NestedHyp: vCMDQ', () => {
     expect(dma(r, SID, IOVA + K4).kind).toBe('abort');
   });
 });
+
+describe('NestedHyp: the shadow stream table matches the host modulo the hyp S2', () => {
+  it('holds after attach, and a shadow changed behind the hyp is reported', () => {
+    const r = rig();
+    attachS1(r);
+    expect(r.hyp.checkInvariants()).toEqual([]);
+    const shadow = r.hyp.shadowSte(SID);
+    expect(shadow).not.toBeNull();
+    // Corrupt dword 1 of the real (shadow) STE directly in memory.
+    const info = r.hyp.shadowInfo().find((s) => s.sid === SID);
+    expect(info?.host).toBe('s1');
+    const addr = r.hyp.driver.steAddr(SID);
+    r.mem.write64(addr + 8n, (shadow as bigint[])[1] ^ 0x30n);
+    const v = r.hyp.checkInvariants();
+    expect(v.some((m) => m.includes(`shadow STE ${SID}`))).toBe(true);
+  });
+});

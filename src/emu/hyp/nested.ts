@@ -304,6 +304,9 @@ export interface ShadowInfo {
   host: HostSteKind;
   shadow: ShadowKind;
   reason?: string;
+  /** The host STE the shadow was made from (valid host STEs), and the shadow written. */
+  hostDw?: bigint[];
+  target?: bigint[];
 }
 
 type Filtered =
@@ -1173,7 +1176,7 @@ export class NestedHyp {
   }
 
   /** The shadow STE for a SID, from the host's STE. */
-  private computeShadow(sid: number): { target: bigint[]; host: HostSteKind; shadow: ShadowKind; reason?: string } {
+  private computeShadow(sid: number): { target: bigint[]; host: HostSteKind; shadow: ShadowKind; reason?: string; hostDw?: bigint[] } {
     const invalid = new Array<bigint>(STE_DWORDS).fill(0n);
     const abort = encodeSte({ V: 1, Config: 0 });
     if (!(this.v.cr0 & CR0_SMMUEN)) return { target: abort, host: 'disabled', shadow: 'abort', reason: 'the host\'s virtual SMMUEN = 0' };
@@ -1205,7 +1208,7 @@ export class NestedHyp {
     }
     const sv = validateSte(decodeSte(target), this.smmu.f, this.smmu.f.hyp);
     if (!sv.ok) return { target: invalid, host, shadow: 'invalid', reason: `the shadow would be ILLEGAL: ${sv.reason}` };
-    return { target, host, shadow: steConfigName(Number((target[0] & STE_CFG_MASK) >> 1n)) };
+    return { target, host, shadow: steConfigName(Number((target[0] & STE_CFG_MASK) >> 1n)), hostDw: dw };
   }
 
   /** Address of the hyp's STE for a SID; with `alloc`, the level-2 array is created if needed. */
@@ -1255,6 +1258,8 @@ export class NestedHyp {
     const addr = this.shadowAddr(sid, translating || (explicit && t.shadow === 'abort'));
     const info: ShadowInfo = { sid, host: t.host, shadow: t.shadow };
     if (t.reason) info.reason = t.reason;
+    if (t.hostDw) info.hostDw = t.hostDw;
+    info.target = t.target;
     if (addr === null) {
       if (translating) info.reason = 'no memory for a level-2 stream table: the stream stays terminated';
       if (translating || this.shadows.has(sid)) this.shadows.set(sid, info);
@@ -1425,6 +1430,17 @@ export class NestedHyp {
       }
     }
     const s2 = encodeSte(this.s2SteFields);
+    // The shadow stream table matches the host's (as of its last CFGI) modulo the hyp's stage 2.
+    for (const info of this.shadows.values()) {
+      const ste = this.shadowSte(info.sid);
+      if (!ste || !info.target) continue;
+      if (ste.some((w, i) => w !== info.target?.[i])) out.push(`shadow STE ${info.sid} in memory differs from the shadow the hyp computed`);
+      const h = info.hostDw;
+      if (h && info.host === 's1') {
+        const keep = ~STE_CFG_MASK;
+        if ((ste[0] & keep) !== (h[0] & keep) || ste[1] !== h[1]) out.push(`shadow STE ${info.sid} does not carry the host's stage-1 dwords 0-1`);
+      }
+    }
     for (const sid of this.shadows.keys()) {
       const ste = this.shadowSte(sid);
       if (!ste || (ste[0] & STE_V) === 0n) continue;
