@@ -226,7 +226,7 @@ export type DriverLogEntry =
   | { seq: number; kind: 'mmio'; op: 'read' | 'write'; offset: number; reg: string; value: bigint }
   | { seq: number; kind: 'mem'; what: MemWhat; addr: bigint; value: bigint; sid: number; ssid?: number; dword: number }
   | { seq: number; kind: 'bulk'; what: 'strtab-init' | 'l2-strtab-init'; addr: bigint; bytes: bigint; text: string }
-  | { seq: number; kind: 'cmd'; prod: number; addr: bigint; dw: [bigint, bigint]; cmd: Command; text: string }
+  | { seq: number; kind: 'cmd'; prod: number; addr: bigint; dw: [bigint, bigint]; cmd: Command }
   | { seq: number; kind: 'entry'; what: 'ste' | 'cd'; sid: number; ssid?: number; update: 'hitless' | 'breaking' | 'none'; qwordDiff: number }
   | { seq: number; kind: 'cerror'; cons: number; code: number; name: string; dw: [bigint, bigint]; text: string }
   | { seq: number; kind: 'note'; text: string };
@@ -360,22 +360,19 @@ function bitmask(hi: number, lo: number): bigint {
   return ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
 }
 
-/** __ffs on a bigint (> 0). */
+/** __ffs on a bigint (> 0, at most 64 bits). */
 function ffs(v: bigint): number {
-  let n = 0;
-  while (((v >> BigInt(n)) & 1n) === 0n) n++;
-  return n;
+  const lo = Number(v & 0xffffffffn);
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  const hi = Number((v >> 32n) & 0xffffffffn);
+  return 63 - Math.clz32(hi & -hi);
 }
 
-/** __fls on a bigint (> 0). */
+/** __fls on a bigint (> 0, at most 64 bits). */
 function fls(v: bigint): number {
-  let n = -1;
-  let x = v;
-  while (x > 0n) {
-    x >>= 1n;
-    n++;
-  }
-  return n;
+  const hi = Number((v >> 32n) & 0xffffffffn);
+  if (hi !== 0) return 63 - Math.clz32(hi);
+  return 31 - Math.clz32(Number(v & 0xffffffffn));
 }
 
 function popcount(v: number): number {
@@ -990,7 +987,8 @@ export class SmmuDriver {
     if (cmd.op === 'CMD_SYNC') this.stats.syncs++;
     else if (cmd.op.startsWith('CMD_TLBI')) this.stats.tlbiCommands++;
     else if (cmd.op.startsWith('CMD_CFGI')) this.stats.cfgiCommands++;
-    this.push({ seq: ++this.seqNo, kind: 'cmd', prod, addr, dw, cmd, text: formatCommand(cmd) });
+    // Views format the command (formatCommand) when they show it: the hot path only records it.
+    this.push({ seq: ++this.seqNo, kind: 'cmd', prod, addr, dw, cmd });
   }
 
   /** __arm_smmu_cmdq_poll_until_consumed: read CONS until it passes the sync. */

@@ -459,8 +459,20 @@ export const COMMAND_FIELDS: Readonly<Record<CommandName, FieldSpec[]>> = Object
 // ---------------------------------------------------------------------------
 // Encode / decode
 
+const FIELD_BITS = new Map<CommandField, [bigint, bigint]>();
+
+/** A field's mask within its dword and its shift, computed once per field. */
+function fieldBits(fl: CommandField): [bigint, bigint] {
+  let r = FIELD_BITS.get(fl);
+  if (r === undefined) {
+    r = [genmask(fl.hi % 64, fl.lo % 64), BigInt(fl.lo % 64)];
+    FIELD_BITS.set(fl, r);
+  }
+  return r;
+}
+
 function localMask(fl: CommandField): bigint {
-  return genmask(fl.hi % 64, fl.lo % 64);
+  return fieldBits(fl)[0];
 }
 
 /** Encode a command as [dw0, dw1]. Fields wider than their slot are truncated. */
@@ -469,8 +481,7 @@ export function encodeCommand(c: Command): [bigint, bigint] {
   const obj = c as unknown as Record<string, unknown>;
   for (const fl of COMMAND_LAYOUT[c.op]) {
     const i = fl.lo >= 64 ? 1 : 0;
-    const m = localMask(fl);
-    const lo = BigInt(fl.lo % 64);
+    const [m, lo] = fieldBits(fl);
     let v: bigint;
     switch (fl.kind) {
       case 'op':
@@ -515,8 +526,8 @@ export function decodeCommand(dw0: bigint, dw1: bigint): DecodeResult {
   for (const fl of COMMAND_LAYOUT[name]) {
     if (fl.kind === 'op' || fl.kind === 'k') continue;
     const w = dw[fl.lo >= 64 ? 1 : 0];
-    const m = localMask(fl);
-    const raw = (w & m) >> BigInt(fl.lo % 64);
+    const [m, sh] = fieldBits(fl);
+    const raw = (w & m) >> sh;
     if (fl.kind === 'a') obj[fl.key] = w & m;
     else if (fl.kind === 'b') {
       if (raw !== 0n || !fl.optional) obj[fl.key] = raw !== 0n;
