@@ -229,30 +229,20 @@ const PAGES = 1 << 16; // 256 MiB of 4K mappings: walks touch 128 leaf tables
 // --- Hypervisor designs ---------------------------------------------------------------
 {
   const base = { buffers: 256, bufferSize: 4096n, accessesPerRequest: 1, accessSize: 1500, pattern: 'sequential' as const, batch: 1, sgPages: 4, seed: 1 };
-  // Paravirt: map_pages + unmap_pages hypercall pairs through the whole model (ownership, io-pgtable, real CMDQ).
-  {
-    const d = makeDesign('paravirt');
-    const run = (n: number) => {
+  // Map + unmap of one 4K buffer through the whole model: paravirt hypercall pairs (ownership,
+  // io-pgtable, the real CMDQ) and the nested host driver (unmap: a trapped PROD write).
+  const pairs = (design: 'paravirt' | 'nested') => {
+    const d = makeDesign(design);
+    return (n: number) => {
       for (let i = 0; i < n; i++) {
         const iova = 0x1_0000_0000n + BigInt(i % 256) * 0x2000n;
         d.map(MACHINE.bufferBase + BigInt(i % 256) * 0x2000n, 0x1000n, iova);
         d.unmap(iova, 0x1000n);
       }
     };
-    report('paravirt: map_pages + unmap_pages hypercall pairs', `${(rate(run, 20_000, 3) / 1000).toFixed(1)} k/s`);
-  }
-  // Nested: the host driver's map (no trap) + unmap (TLBI + CMD_SYNC through a trapped PROD write).
-  {
-    const d = makeDesign('nested');
-    const run = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const iova = 0x1_0000_0000n + BigInt(i % 256) * 0x2000n;
-        d.map(MACHINE.bufferBase + BigInt(i % 256) * 0x2000n, 0x1000n, iova);
-        d.unmap(iova, 0x1000n);
-      }
-    };
-    report('nested: host map + unmap + invalidate (trapped)', `${(rate(run, 20_000, 3) / 1000).toFixed(1)} k/s`);
-  }
+  };
+  report('paravirt: map_pages + unmap_pages hypercall pairs', `${(rate(pairs('paravirt'), 20_000, 3) / 1000).toFixed(1)} k/s`);
+  report('nested: host map + unmap + invalidate (trapped)', `${(rate(pairs('nested'), 20_000, 3) / 1000).toFixed(1)} k/s`);
   for (const design of ['kernel', 'paravirt', 'nested', 'identity'] as const) {
     const t = performance.now();
     runToEnd(design, { ...base, kind: 'static', requests: 1_000_000 });

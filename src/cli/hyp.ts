@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { IOMMU_CACHE, IOMMU_MMIO, IOMMU_NOEXEC, IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE } from '../emu/iopgtable';
 import { PA_LIMIT, PhysicalMemory, type RamRange, TableAllocator } from '../emu/memory';
 import { SmmuDomain, SmmuDriver, SmmuDriverError, iommuPgsize, type MmioPort } from '../emu/host/smmu-driver';
-import { type SmmuFeatures, featuresError, withDefaults } from '../emu/smmu/features';
+import { type SmmuFeatures, featuresError } from '../emu/smmu/features';
 import { REG_BY_NAME } from '../emu/smmu/registers';
 import { Smmu, type TranslateResult } from '../emu/smmu/smmu';
 import { type CostCounts, type CostParams, DEFAULT_COSTS, modelledTime, zeroCounts } from '../emu/hyp/cost';
@@ -28,7 +28,7 @@ import { NestedHyp } from '../emu/hyp/nested';
 import { type OwnershipOp, type OwnershipResult, PageOwnership } from '../emu/hyp/ownership';
 import { type HvcResult, ParavirtHyp } from '../emu/hyp/paravirt';
 import { CliInputError, parseInput, parseU64, u64, u64Out } from './json';
-import { type FaultOut, SmmuInput } from './smmu';
+import { FEATURE_FIELD, type FaultOut, SmmuInput, mapFeatures } from './smmu';
 
 // ---------------------------------------------------------------------------
 // Input schema
@@ -269,32 +269,6 @@ export interface HypOutput {
 // ---------------------------------------------------------------------------
 // The machine
 
-/** As the smmu command maps its `features` (same fields, same defaults). */
-function mapFeatures(f: NonNullable<HypInput['machine']['features']>): SmmuFeatures {
-  const p: Partial<SmmuFeatures> = {};
-  if (f.oas !== undefined) p.oas = f.oas;
-  if (f.sidsize !== undefined) p.sidsize = f.sidsize;
-  if (f.ssidsize !== undefined) p.ssidsize = f.ssidsize;
-  if (f.granules !== undefined) p.granules = [...new Set(f.granules)];
-  if (f.stages !== undefined) {
-    p.s1 = f.stages.includes('s1');
-    p.s2 = f.stages.includes('s2');
-  }
-  if (f.st_level2 !== undefined) p.stLevel2 = f.st_level2;
-  if (f.cd2l !== undefined) p.cd2l = f.cd2l;
-  if (f.ril !== undefined) p.ril = f.ril;
-  if (f.asid16 !== undefined) p.asid16 = f.asid16;
-  if (f.vmid16 !== undefined) p.vmid16 = f.vmid16;
-  if (f.xnx !== undefined) p.xnx = f.xnx;
-  if (f.hyp !== undefined) p.hyp = f.hyp;
-  if (f.msi !== undefined) p.msi = f.msi;
-  if (f.sev !== undefined) p.sev = f.sev;
-  if (f.cmdqs !== undefined) p.cmdqs = f.cmdqs;
-  if (f.eventqs !== undefined) p.eventqs = f.eventqs;
-  return withDefaults(p);
-}
-
-const FEATURE_FIELD: Readonly<Record<string, string>> = { stLevel2: 'st_level2' };
 
 interface Span {
   start: bigint;

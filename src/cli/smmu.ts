@@ -182,7 +182,8 @@ interface Span {
   end: bigint;
 }
 
-function mapFeatures(f: NonNullable<SmmuInput['features']>): SmmuFeatures {
+/** The `features` input as SmmuFeatures (every omitted field takes the model's default). Shared with the hyp command. */
+export function mapFeatures(f: NonNullable<SmmuInput['features']>): SmmuFeatures {
   const p: Partial<SmmuFeatures> = {};
   if (f.oas !== undefined) p.oas = f.oas;
   if (f.sidsize !== undefined) p.sidsize = f.sidsize;
@@ -207,7 +208,7 @@ function mapFeatures(f: NonNullable<SmmuInput['features']>): SmmuFeatures {
 }
 
 /** Input feature names for featuresError()'s fields. */
-const FEATURE_FIELD: Readonly<Record<string, string>> = { stLevel2: 'st_level2' };
+export const FEATURE_FIELD: Readonly<Record<string, string>> = { stLevel2: 'st_level2' };
 
 function buildRam(ram: SmmuInput['ram']): RamRange[] | null {
   if (!ram) return null;

@@ -44,7 +44,7 @@ import { encodeCd, encodeL1cd } from '../smmu/cd';
 import { CERROR_NAMES, type CerrorCode, type Command, cfgiAll, decodeCommand, encodeCommand, formatCommand } from '../smmu/commands';
 import { type EventRecord, tryDecodeEvent } from '../smmu/events';
 import { REG_BY_OFFSET } from '../smmu/registers';
-import { encodeL1std, encodeSte } from '../smmu/ste';
+import { type Ste, encodeL1std, encodeSte } from '../smmu/ste';
 
 // ---------------------------------------------------------------------------
 // The MMIO port
@@ -290,6 +290,30 @@ export type DomainStage = 's1' | 's2';
 export interface AllocDomainOptions {
   /** Translation granule (default: 4 KB when supported, as with a 4K-page kernel). */
   granule?: Granule;
+}
+
+/**
+ * The stage-2 fields of an STE for a stage-2 io-pgtable, as Linux's
+ * arm_smmu_make_s2_domain_ste writes them (VTCR fields, AArch64, S2PTW,
+ * S2R, S2TTB), tagged with `vmid`.
+ */
+export function s2SteFieldsFor(pgt: ArmLpaeIoPgtable, vmid: number): Partial<Ste> {
+  const v = pgt.s2;
+  if (!v) throw new SmmuDriverError('EINVAL', 'not a stage-2 domain');
+  return {
+    S2VMID: vmid,
+    S2T0SZ: v.tsz,
+    S2SL0: v.sl,
+    S2IR0: v.irgn,
+    S2OR0: v.orgn,
+    S2SH0: v.sh,
+    S2TG: v.tg,
+    S2PS: v.ps,
+    S2AA64: 1,
+    S2PTW: 1,
+    S2R: 1,
+    S2TTB: v.vttbr,
+  };
 }
 
 /** An arm_smmu_domain: an io-pgtable plus its ASID (S1) or VMID (S2). */
@@ -1260,25 +1284,9 @@ export class SmmuDriver {
 
   /** arm_smmu_make_s2_domain_ste. */
   private s2DomainSte(d: SmmuDomain): bigint[] {
-    const v = d.pgtable.s2;
-    if (!v) throw new SmmuDriverError('EINVAL', 'not a stage-2 domain');
-    return encodeSte({
-      V: 1,
-      Config: 0b110,
-      S2VMID: d.tag,
-      S2T0SZ: v.tsz,
-      S2SL0: v.sl,
-      S2IR0: v.irgn,
-      S2OR0: v.orgn,
-      S2SH0: v.sh,
-      S2TG: v.tg,
-      S2PS: v.ps,
-      S2AA64: 1,
-      S2PTW: 1,
-      S2R: 1,
-      S2TTB: v.vttbr,
-    });
+    return encodeSte({ V: 1, Config: 0b110, ...s2SteFieldsFor(d.pgtable, d.tag) });
   }
+
 
   // -------------------------------------------------------------------------
   // CD tables
@@ -1572,10 +1580,17 @@ export class SmmuDriver {
 
   /** iommu_unmap: unmap_pages in a loop gathering the removed leaves, then one iotlb_sync. Returns bytes unmapped. */
   unmap(d: SmmuDomain, iova: bigint, size: bigint): bigint {
+    const gather = new IotlbGather();
+    const unmapped = this.unmapInto(d, iova, size, gather);
+    if (unmapped > 0n || gather.pgsize !== 0n) this.iotlbSync(d, gather);
+    return unmapped;
+  }
+
+  /** The unmap_pages loop of iommu_unmap, removed leaves going into `gather`. */
+  private unmapInto(d: SmmuDomain, iova: bigint, size: bigint, gather: IotlbGather): bigint {
     this.checkDomain(d);
     const minPg = 1n << BigInt(ffs(d.pgsizeBitmap));
     if (iova < 0n || size <= 0n || ((iova | size) & (minPg - 1n)) !== 0n) return 0n;
-    const gather = new IotlbGather();
     let unmapped = 0n;
     let va = iova;
     while (unmapped < size) {
@@ -1585,7 +1600,6 @@ export class SmmuDriver {
       va += n;
       unmapped += n;
     }
-    this.iotlbSync(d, gather);
     return unmapped;
   }
 
@@ -1596,20 +1610,7 @@ export class SmmuDriver {
    * iommu.strict=0 behaviour with the DMA flush queue). Returns bytes unmapped.
    */
   unmapQueued(d: SmmuDomain, iova: bigint, size: bigint): bigint {
-    this.checkDomain(d);
-    const minPg = 1n << BigInt(ffs(d.pgsizeBitmap));
-    if (iova < 0n || size <= 0n || ((iova | size) & (minPg - 1n)) !== 0n) return 0n;
-    const gather = new IotlbGather(true);
-    let unmapped = 0n;
-    let va = iova;
-    while (unmapped < size) {
-      const { pgsize, count } = iommuPgsize(d.pgsizeBitmap, va, va, size - unmapped);
-      const n = d.pgtable.unmapPages(va, pgsize, Number(count), gather);
-      if (n === 0n) break;
-      va += n;
-      unmapped += n;
-    }
-    return unmapped;
+    return this.unmapInto(d, iova, size, new IotlbGather(true));
   }
 
   /** The flush queue's flush: one context invalidation (TLBI_NH_ASID / TLBI_S12_VMALL) and one CMD_SYNC. */

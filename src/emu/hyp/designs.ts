@@ -128,45 +128,55 @@ abstract class Base implements Design {
   abstract pinnedBytes(): bigint;
 }
 
-/** The host kernel driving the SMMU itself: no protection (the baseline). */
-class KernelDesign extends Base {
-  readonly name = 'kernel' as const;
-  private readonly driver: SmmuDriver;
-  private readonly d: SmmuDomain;
-  private mapped = 0n;
-  constructor(opts: DesignOptions) {
-    const { mem, smmu, own } = machine(opts);
-    super(smmu, own);
-    this.driver = new SmmuDriver(directPort(smmu), mem, new TableAllocator(mem, MACHINE.hostTables.base, MACHINE.hostTables.limit));
+/** A design where the host's own arm-smmu-v3 driver maps and unmaps (through some MMIO port). */
+abstract class DriverDesign extends Base {
+  protected abstract readonly driver: SmmuDriver;
+  protected abstract readonly d: SmmuDomain;
+  /** Set up the driver: probe, init, one stage-1 domain attached to the device. */
+  protected start(): SmmuDomain {
     this.driver.probe();
     this.driver.init();
-    this.d = this.driver.allocDomain('s1');
-    this.driver.attach(MACHINE.sid, this.d);
+    const d = this.driver.allocDomain('s1');
+    this.driver.attach(MACHINE.sid, d);
+    return d;
   }
   map(pa: bigint, size: bigint, iova: bigint): bigint {
     this.c.dmaCalls++;
     this.c.ptes += pteCount(this.d.pgsizeBitmap, iova, pa, size);
     const r = this.driver.map(this.d, iova, pa, size, IOMMU_READ | IOMMU_WRITE | IOMMU_CACHE);
-    if (r.error) throw new Error(`kernel map: ${r.error}`);
-    this.mapped += size;
+    if (r.error) throw new Error(`${this.name} map: ${r.error}`);
     return iova;
   }
   unmap(iova: bigint, size: bigint): void {
     this.c.dmaCalls++;
     this.c.ptes += pteCount(this.d.pgsizeBitmap, iova, iova, size);
-    this.mapped -= this.driver.unmap(this.d, iova, size);
+    this.driver.unmap(this.d, iova, size);
   }
+  /** The flush queue: PTEs cleared without per-buffer invalidation, then one context TLBI + CMD_SYNC. */
   override unmapBatch(list: ReadonlyArray<readonly [bigint, bigint]>): void {
     if (list.length === 1) return this.unmap(list[0][0], list[0][1]);
     for (const [iova, size] of list) {
       this.c.dmaCalls++;
       this.c.ptes += pteCount(this.d.pgsizeBitmap, iova, iova, size);
-      this.mapped -= this.driver.unmapQueued(this.d, iova, size);
+      this.driver.unmapQueued(this.d, iova, size);
     }
     this.driver.flushQueue(this.d);
   }
   pinnedBytes(): bigint {
     return 0n;
+  }
+}
+
+/** The host kernel driving the SMMU itself: no protection (the baseline). */
+class KernelDesign extends DriverDesign {
+  readonly name = 'kernel' as const;
+  protected readonly driver: SmmuDriver;
+  protected readonly d: SmmuDomain;
+  constructor(opts: DesignOptions) {
+    const { mem, smmu, own } = machine(opts);
+    super(smmu, own);
+    this.driver = new SmmuDriver(directPort(smmu), mem, new TableAllocator(mem, MACHINE.hostTables.base, MACHINE.hostTables.limit));
+    this.d = this.start();
   }
 }
 
@@ -253,41 +263,17 @@ class IdentityDesign extends Base {
 }
 
 /** Nested trap and emulate: the host's ordinary driver, its register accesses and command queue trapped by the hyp. */
-class NestedDesign extends Base {
+class NestedDesign extends DriverDesign {
   readonly name = 'nested' as const;
   readonly hyp: NestedHyp;
-  private readonly driver: SmmuDriver;
-  private readonly d: SmmuDomain;
+  protected readonly driver: SmmuDriver;
+  protected readonly d: SmmuDomain;
   constructor(opts: DesignOptions & { vcmdq?: boolean }) {
     const { mem, smmu, own } = machine(opts);
     super(smmu, own);
     this.hyp = new NestedHyp(mem, smmu, own, { poolBase: MACHINE.hypPool, bootPoolPages: 1024, vcmdq: opts.vcmdq ?? false, logMmio: false, maxLog: 1000 });
     this.driver = new SmmuDriver(this.hyp.hostPort(), mem, new TableAllocator(mem, MACHINE.hostTables.base, MACHINE.hostTables.limit), { logMmio: false, maxLog: 1000 });
-    this.driver.probe();
-    this.driver.init();
-    this.d = this.driver.allocDomain('s1');
-    this.driver.attach(MACHINE.sid, this.d);
-  }
-  map(pa: bigint, size: bigint, iova: bigint): bigint {
-    this.c.dmaCalls++;
-    this.c.ptes += pteCount(this.d.pgsizeBitmap, iova, pa, size);
-    const r = this.driver.map(this.d, iova, pa, size, IOMMU_READ | IOMMU_WRITE | IOMMU_CACHE);
-    if (r.error) throw new Error(`nested map: ${r.error}`);
-    return iova;
-  }
-  unmap(iova: bigint, size: bigint): void {
-    this.c.dmaCalls++;
-    this.c.ptes += pteCount(this.d.pgsizeBitmap, iova, iova, size);
-    this.driver.unmap(this.d, iova, size);
-  }
-  override unmapBatch(list: ReadonlyArray<readonly [bigint, bigint]>): void {
-    if (list.length === 1) return this.unmap(list[0][0], list[0][1]);
-    for (const [iova, size] of list) {
-      this.c.dmaCalls++;
-      this.c.ptes += pteCount(this.d.pgsizeBitmap, iova, iova, size);
-      this.driver.unmapQueued(this.d, iova, size);
-    }
-    this.driver.flushQueue(this.d);
+    this.d = this.start();
   }
   override counts(): CostCounts {
     const c = super.counts();
@@ -295,9 +281,6 @@ class NestedDesign extends Base {
     c.mmioTraps = n.mmioTraps.reads + n.mmioTraps.writes;
     c.commandsEmulated = n.commandsEmulated;
     return c;
-  }
-  pinnedBytes(): bigint {
-    return 0n;
   }
 }
 

@@ -99,6 +99,7 @@ import {
   directPort,
   entryQwordDiff,
   iommuPgsize,
+  s2SteFieldsFor,
   steUsedBits,
   tlbiRangeSplit,
 } from '../host/smmu-driver';
@@ -428,23 +429,10 @@ export class NestedHyp {
 
   /** The stage-2 fields every shadow STE carries (dwords 2-3). */
   get s2SteFields(): Partial<Ste> {
-    const v = this.s2.s2;
-    if (!v) throw new Error('nested: the stage-2 table has no VTCR');
-    return {
-      S2VMID: 0,
-      S2T0SZ: v.tsz,
-      S2SL0: v.sl,
-      S2IR0: v.irgn,
-      S2OR0: v.orgn,
-      S2SH0: v.sh,
-      S2TG: v.tg,
-      S2PS: v.ps,
-      S2AA64: 1,
-      S2PTW: 1,
-      S2R: 1,
-      S2TTB: v.vttbr,
-    };
+    // The host's own VMID 0 over the hyp's identity stage 2.
+    return s2SteFieldsFor(this.s2, 0);
   }
+
 
   /** A copy of the host's virtual registers. */
   virtualRegs(): VirtualRegs {
