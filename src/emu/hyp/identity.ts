@@ -64,23 +64,83 @@ export class IdentityHyp {
     this.unsubscribe = own.onChange((c) => this.onOwnership(c));
   }
 
+  /**
+   * Host ranges that should be in the identity map but are not, because the
+   * pool ran dry: devices cannot reach them (the safe direction) until a
+   * top-up lets the hyp map them back.
+   */
+  private degraded: Array<[bigint, bigint]> = [];
+
   private mapRange(base: bigint, size: bigint, mmio: boolean): void {
     const prot = mmio ? IOMMU_READ | IOMMU_WRITE | IOMMU_MMIO : IOMMU_READ | IOMMU_WRITE | IOMMU_CACHE;
     const r = this.driver.map(this.domain, base, base, size, prot);
-    if (r.error) throw new Error(`identity: cannot map 0x${base.toString(16)}+0x${size.toString(16)}: ${r.error}`);
+    if (r.error) {
+      // iommu_map unrolled the partial mapping: remember the range and map it after a top-up.
+      this.degraded.push([base, base + size]);
+      return;
+    }
     this.counters.s2Maps++;
     this.counters.bytesMapped += size;
+  }
+
+  /** Map every host-accessible part of [start, end) (at boot, on a return, or after a forced block unmap). */
+  private mapHostParts(start: bigint, end: bigint): void {
+    for (const reg of this.own.regions(Number(start / PAGE), Number(end / PAGE))) {
+      if (reg.owner !== 'host' && reg.sharedWith !== 'host') continue;
+      const b = reg.base > start ? reg.base : start;
+      const e = reg.base + reg.size < end ? reg.base + reg.size : end;
+      if (e > b) this.mapRange(b, e - b, reg.mmio);
+    }
   }
 
   private onOwnership(c: OwnershipChange): void {
     if (c.hostAccess === 'lost') {
       // The page leaves the host: remove it from the identity map; the driver's unmap issues TLBI_S2_IPA + CMD_SYNC.
-      this.driver.unmap(this.domain, c.base, c.size);
+      const got = this.driver.unmap(this.domain, c.base, c.size);
       this.counters.s2Unmaps++;
       this.counters.bytesUnmapped += c.size;
+      if (got < c.size) this.forceUnmap(c.base, c.size);
+      this.degraded = this.degraded.filter(([b, e]) => e <= c.base || b >= c.base + c.size);
     } else if (c.hostAccess === 'gained') {
-      this.mapRange(c.base, c.size, this.own.isMmio(c.base / PAGE));
+      this.mapHostParts(c.base, c.base + c.size);
     }
+  }
+
+  /**
+   * Splitting a block needs a table page; when the pool is dry the split
+   * fails and the page would stay mapped. Remove every leaf overlapping the
+   * range whole (no table needed), then map back what the host still owns
+   * around it, as far as the pool allows.
+   */
+  private forceUnmap(base: bigint, size: bigint): void {
+    const pgt = this.domain.pgtable;
+    const blocks: Array<[bigint, bigint]> = [];
+    for (let va = base; va < base + size; ) {
+      const { leaf, span } = pgt.lookup(va);
+      const start = va & ~(span - 1n);
+      if (leaf) {
+        this.driver.unmap(this.domain, start, span);
+        blocks.push([start, start + span]);
+      }
+      va = start + span;
+    }
+    for (const [b, e] of blocks) this.mapHostParts(b, e);
+  }
+
+  /** The host donates `pages` more pages to the pool (right after it); degraded ranges are mapped back. */
+  topUp(pages: number): boolean {
+    const start = this.pool.limit;
+    if (!this.own.hostDonateHyp(start / PAGE, pages).ok) return false;
+    this.pool.grow(start + BigInt(pages) * PAGE);
+    const todo = this.degraded;
+    this.degraded = [];
+    for (const [b, e] of todo) this.mapHostParts(b, e);
+    return true;
+  }
+
+  /** Host ranges the identity map lacks for want of pool memory. */
+  get degradedRanges(): ReadonlyArray<readonly [bigint, bigint]> {
+    return this.degraded;
   }
 
   /** Stop following ownership changes. */
