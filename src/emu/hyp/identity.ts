@@ -100,7 +100,16 @@ export class IdentityHyp {
       this.counters.s2Unmaps++;
       this.counters.bytesUnmapped += c.size;
       if (got < c.size) this.forceUnmap(c.base, c.size);
-      this.degraded = this.degraded.filter(([b, e]) => e <= c.base || b >= c.base + c.size);
+      // The donated pages leave the degraded list; the rest of each range stays to be mapped back.
+      const lo = c.base;
+      const hi = c.base + c.size;
+      this.degraded = this.degraded.flatMap(([b, e]): Array<[bigint, bigint]> => {
+        if (e <= lo || b >= hi) return [[b, e]];
+        const parts: Array<[bigint, bigint]> = [];
+        if (b < lo) parts.push([b, lo]);
+        if (e > hi) parts.push([hi, e]);
+        return parts;
+      });
     } else if (c.hostAccess === 'gained') {
       this.mapHostParts(c.base, c.base + c.size);
     }

@@ -143,6 +143,7 @@ export function checkInvariants(smmu: Smmu, own: PageOwnership, opts: CheckOptio
   const tables: bigint[] = [];
   if (smmu.smmuEnabled) {
     for (const { sid, dwords } of liveStes(smmu)) {
+      if (((dwords[0] >> 1n) & 7n) === 0n) continue; // Config = abort: reaches nothing (no decode needed)
       const ste = decodeSte(dwords);
       const val = validateSte(ste, smmu.f, smmu.f.hyp);
       if (!val.ok || val.config === 'abort') continue;
