@@ -28,7 +28,7 @@ import { NestedHyp } from '../emu/hyp/nested';
 import { type OwnershipOp, type OwnershipResult, PageOwnership } from '../emu/hyp/ownership';
 import { type HvcResult, ParavirtHyp } from '../emu/hyp/paravirt';
 import { CliInputError, parseInput, parseU64, u64, u64Out } from './json';
-import { FEATURE_FIELD, type FaultOut, SmmuInput, mapFeatures } from './smmu';
+import { FEATURE_FIELD, type FaultOut, SmmuInput, TRANSACTION, mapFeatures } from './smmu';
 
 // ---------------------------------------------------------------------------
 // Input schema
@@ -185,19 +185,7 @@ const HostStep = z.discriminatedUnion('op', [
 
 const DmaStep = z.strictObject({
   do: z.literal('dma'),
-  sid: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 32 - 1),
-  ssid: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 20 - 1)
-    .optional(),
-  iova: u64,
-  access: z.enum(['read', 'write', 'exec']),
+  ...TRANSACTION,
   priv: z.boolean().optional(),
 });
 

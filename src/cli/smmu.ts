@@ -97,8 +97,8 @@ const RegName = z.string().superRefine((name, ctx) => {
   if (bad) ctx.addIssue({ code: 'custom', message: bad });
 });
 
-const TranslateStep = z.strictObject({
-  do: z.literal('translate'),
+/** The fields of a device transaction, shared by the smmu `translate` and hyp `dma` steps. */
+export const TRANSACTION = {
   sid: z
     .number()
     .int()
@@ -112,6 +112,11 @@ const TranslateStep = z.strictObject({
     .optional(),
   iova: u64,
   access: z.enum(['read', 'write', 'exec']),
+};
+
+const TranslateStep = z.strictObject({
+  do: z.literal('translate'),
+  ...TRANSACTION,
   priv: z.boolean(),
   trace: z.boolean().optional(),
 });
