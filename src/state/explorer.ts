@@ -25,6 +25,10 @@ export interface ExplorerCommands {
   runCompare(workload: CompareWorkload, params: Record<string, number>): void;
   cancelCompare(): void;
   restart(): void;
+  /** Load a scenario document (validated by the Worker) at a step. */
+  load(doc: unknown, step: number): void;
+  /** Fault injection: make the Worker crash or hang (to show recovery). */
+  inject(how: 'throw' | 'hang'): void;
 }
 
 export interface ExplorerState {
@@ -36,6 +40,7 @@ export interface ExplorerState {
   /** The scenario document (JSON) being explored. */
   scenario: unknown;
   scenarioTitle: string;
+  scenarioDescription: string;
   /** One entry per step (index 1..n). */
   stepInfo: StepInfo[];
   /** The step shown (0 = after boot). */
@@ -52,6 +57,8 @@ export interface ExplorerState {
   compareParams: Record<string, number>;
   presentation: boolean;
   helpOpen: boolean;
+  /** The panel shown in the main area. */
+  panel: PanelId;
 
   // Actions
   goTo(step: number): void;
@@ -70,9 +77,24 @@ export interface ExplorerState {
   runCompare(): void;
   cancelCompare(): void;
   restartWorker(): void;
+  loadScenario(doc: unknown, step?: number): void;
+  injectFault(how: 'throw' | 'hang'): void;
+  setLoadError(message: string | null): void;
   setPresentation(on: boolean): void;
   setHelpOpen(open: boolean): void;
+  setPanel(panel: PanelId): void;
 }
+
+export const PANELS = ['walk', 'streams', 'tables', 'queues', 'hyp', 'costs'] as const;
+export type PanelId = (typeof PANELS)[number];
+export const PANEL_LABEL: Readonly<Record<PanelId, string>> = {
+  walk: 'Translation walk',
+  streams: 'Stream table',
+  tables: 'Page tables',
+  queues: 'Queues',
+  hyp: 'Hypervisor',
+  costs: 'Costs',
+};
 
 export const DEFAULT_COMPARE_WORKLOAD: CompareWorkload = {
   kind: 'dynamic',
@@ -105,6 +127,7 @@ export const explorerStore = createStore<ExplorerState>()((set, get) => ({
   loadError: null,
   scenario: null,
   scenarioTitle: '',
+  scenarioDescription: '',
   stepInfo: [],
   step: 0,
   snapshot: null,
@@ -118,6 +141,7 @@ export const explorerStore = createStore<ExplorerState>()((set, get) => ({
   compareParams: {},
   presentation: false,
   helpOpen: false,
+  panel: 'walk',
 
   goTo: (step) => {
     const s = get();
@@ -151,8 +175,15 @@ export const explorerStore = createStore<ExplorerState>()((set, get) => ({
   },
   cancelCompare: () => client?.cancelCompare(),
   restartWorker: () => client?.restart(),
+  loadScenario: (doc, step = 0) => {
+    set({ scenario: doc, step, walkCursor: 0, selectedTable: null, tree: null });
+    client?.load(doc, step);
+  },
+  injectFault: (how) => client?.inject(how),
+  setLoadError: (message) => set({ loadError: message }),
   setPresentation: (on) => set({ presentation: on }),
   setHelpOpen: (open) => set({ helpOpen: open }),
+  setPanel: (panel) => set({ panel }),
 }));
 
 /** React hook over the vanilla store. */
