@@ -17,6 +17,7 @@ import { CliInputError, invalidInput, zodToCliError, type CliErrorDoc } from './
 import { runHyp } from './hyp';
 import { runPgtable } from './pgtable';
 import { runSmmu } from './smmu';
+import { runScenario } from '../scenario/session';
 
 /** A command takes the parsed JSON document and returns the output document. */
 export type Command = (doc: unknown) => unknown;
@@ -26,6 +27,7 @@ export const commands: Record<string, Command> = {
   pgtable: runPgtable,
   smmu: runSmmu,
   hyp: runHyp,
+  scenario: runScenario,
 };
 
 export interface CliRun {

@@ -83,7 +83,7 @@ export class Session {
 
   tree(step: number, tableId: string): PtTree | null {
     this.seek(this.clampStep(step));
-    return buildTree(this.m, tableId);
+    return buildTree(this.m, tableId, this.scenario);
   }
 
   /** The document with a `dma` step (traced) inserted after step `after`. */

@@ -295,6 +295,8 @@ export interface Snapshot {
   regs: RegValue[];
   strtab: StrtabView;
   streams: StreamRow[];
+  /** STEs in the table not listed in `streams` (Linux's plain abort STEs, what an initialised table is full of), when counted. */
+  streamsHidden?: number;
   /** Page tables present at this step. */
   tables: PtTableRef[];
   cmdq: QueueView;

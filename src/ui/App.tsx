@@ -207,7 +207,7 @@ export function App() {
               role="tab"
               type="button"
               aria-selected={panel === p}
-              aria-controls="main"
+              aria-controls="panel"
               tabIndex={panel === p ? 0 : -1}
               onClick={() => setPanel(p)}
               onKeyDown={(e) => onTabKey(e, i)}
@@ -223,8 +223,10 @@ export function App() {
           ))}
         </div>
       </nav>
-      <main id="main" role="tabpanel" aria-labelledby={tabId(panel)} tabIndex={-1} className="w-full flex-1 px-4 py-4" aria-busy={status === 'booting'}>
-        <Panel id={panel} />
+      <main id="main" tabIndex={-1} className="w-full flex-1 px-4 py-4" aria-busy={status !== 'ready'} data-status={status}>
+        <div id="panel" role="tabpanel" aria-labelledby={tabId(panel)}>
+          <Panel id={panel} />
+        </div>
       </main>
       <HelpOverlay />
     </div>

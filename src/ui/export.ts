@@ -53,11 +53,9 @@ const HTML_PROPS = [
   'left',
   'box-sizing',
   'width',
-  'height',
   'min-width',
   'max-width',
   'min-height',
-  'max-height',
   'margin-top',
   'margin-right',
   'margin-bottom',
@@ -107,8 +105,6 @@ const HTML_PROPS = [
   'word-break',
   'overflow-wrap',
   'vertical-align',
-  'overflow-x',
-  'overflow-y',
   'flex-direction',
   'flex-wrap',
   'flex-grow',
@@ -153,6 +149,8 @@ function copyStyles(src: Element, dst: Element): void {
     const v = cs.getPropertyValue(p);
     if (v !== '') parts.push(`${p}:${v}`);
   }
+  // Heights and scrolling are left out on purpose: the file shows the whole content, not a scrolled window.
+  if (props === HTML_PROPS) parts.push('overflow:visible');
   dst.setAttribute('style', parts.join(';'));
   // Interactive-only attributes make no sense in a file.
   dst.removeAttribute('class');

@@ -53,14 +53,24 @@ export function registerView(
   meaning?: MeaningFn,
 ): RegisterView {
   const words = raw.map(u64);
-  let whole = 0n;
-  words.forEach((w, i) => {
-    whole |= w << BigInt(64 * i);
-  });
   const values = new Map<string, bigint>();
   const width = 64 * words.length;
   const inRange = specs.filter((s) => s.lo >= 0 && s.hi >= s.lo && s.hi < Math.max(width, 64));
-  for (const s of inRange) values.set(s.name, field(whole, s.hi, s.lo));
+  let whole: bigint | undefined;
+  for (const s of inRange) {
+    const k = Math.floor(s.lo / 64);
+    let v: bigint;
+    if (Math.floor(s.hi / 64) === k) v = field(words[k] ?? 0n, s.hi - 64 * k, s.lo - 64 * k);
+    else {
+      // A field straddling dwords: extract from the whole structure.
+      if (whole === undefined) {
+        whole = 0n;
+        for (let i = words.length - 1; i >= 0; i--) whole = (whole << 64n) | words[i];
+      }
+      v = field(whole, s.hi, s.lo);
+    }
+    values.set(s.name, v);
+  }
   const fields: BitField[] = inRange.map((s) => {
     const value = values.get(s.name) ?? 0n;
     const f: BitField = { name: s.name, hi: s.hi, lo: s.lo, value: hx(value), doc: s.doc };
@@ -77,18 +87,31 @@ export function registerView(
 }
 
 /** Bits of `raw` not covered by any field of `specs`, per dword (RES0 bits). */
-export function res0Set(raw: readonly bigint[], specs: readonly FieldSpec[], ignore: readonly FieldSpec[] = []): Array<{ dword: number; bits: bigint }> {
-  const masks = raw.map(() => 0n);
-  for (const s of [...specs, ...ignore]) {
-    for (let k = Math.floor(s.lo / 64); k <= Math.floor(s.hi / 64) && k < masks.length; k++) {
-      const lo = Math.max(s.lo, k * 64) - k * 64;
-      const hi = Math.min(s.hi, k * 64 + 63) - k * 64;
-      masks[k] |= genmask(hi, lo);
+const MASKS = new WeakMap<readonly FieldSpec[], bigint[]>();
+
+function specMasks(specs: readonly FieldSpec[], n: number): bigint[] {
+  let m = MASKS.get(specs);
+  if (m === undefined || m.length < n) {
+    m = new Array<bigint>(Math.max(n, 8)).fill(0n);
+    for (const s of specs) {
+      for (let k = Math.floor(s.lo / 64); k <= Math.floor(s.hi / 64) && k < m.length; k++) {
+        const lo = Math.max(s.lo, k * 64) - k * 64;
+        const hi = Math.min(s.hi, k * 64 + 63) - k * 64;
+        m[k] |= genmask(hi, lo);
+      }
     }
+    MASKS.set(specs, m);
   }
+  return m;
+}
+
+/** Bits of `raw` not covered by any field of `specs` (or `ignore`), per dword (RES0 bits). */
+export function res0Set(raw: readonly bigint[], specs: readonly FieldSpec[], ignore: readonly FieldSpec[] = []): Array<{ dword: number; bits: bigint }> {
+  const a = specMasks(specs, raw.length);
+  const b = ignore.length ? specMasks(ignore, raw.length) : undefined;
   const out: Array<{ dword: number; bits: bigint }> = [];
   raw.forEach((w, k) => {
-    const bits = u64(w) & ~masks[k];
+    const bits = u64(w) & ~a[k] & ~(b ? b[k] : 0n);
     if (bits !== 0n) out.push({ dword: k, bits });
   });
   return out;

@@ -116,6 +116,8 @@ export interface StreamRowsOptions {
   max?: number;
   /** Most CD rows per stream (default 64). */
   maxCds?: number;
+  /** Leave out STEs that are exactly V=1 Config=abort (what an initialised table is full of), unless listed in `sids`. */
+  skipPlainAbort?: boolean;
 }
 
 /** Memory reads allowed while searching for programmed STEs / CDs. */
@@ -125,7 +127,14 @@ const CD_SCAN = 4096;
 const nonZero = (dw: readonly bigint[]): boolean => dw.some((w) => w !== 0n);
 
 /** SIDs whose STE is non-zero, in order (bounded work). */
-function programmedSids(mem: PhysicalMemory, g: StrtabGeometry, max: number): number[] {
+/** True for an STE that is exactly Linux's abort STE (V=1, Config=abort, nothing else set). */
+function plainAbort(mem: PhysicalMemory, a: bigint): boolean {
+  if (mem.peek64(a) !== 1n) return false;
+  for (let k = 1; k < 8; k++) if (mem.peek64(a + BigInt(k * 8)) !== 0n) return false;
+  return true;
+}
+
+function programmedSids(mem: PhysicalMemory, g: StrtabGeometry, max: number, skipPlainAbort = false): number[] {
   const out: number[] = [];
   let budget = SCAN_BUDGET;
   const scan = (first: number, base: bigint, count: number): boolean => {
@@ -141,7 +150,7 @@ function programmedSids(mem: PhysicalMemory, g: StrtabGeometry, max: number): nu
           break;
         }
       }
-      if (any) out.push(first + i);
+      if (any && !(skipPlainAbort && plainAbort(mem, a))) out.push(first + i);
     }
     return true;
   };
@@ -304,7 +313,7 @@ export function streamRows(smmu: Smmu, mem: PhysicalMemory, opts: StreamRowsOpti
 /** Stream rows of any stream table (the host's virtual one, for instance). */
 export function rowsFromTable(mem: PhysicalMemory, g: StrtabGeometry, f: SmmuFeatures, hyp: boolean, opts: StreamRowsOptions = {}): StreamRow[] {
   const max = Math.max(0, opts.max ?? 1024);
-  const sids = new Set(programmedSids(mem, g, max));
+  const sids = new Set(programmedSids(mem, g, max, opts.skipPlainAbort));
   for (const s of opts.sids ?? []) if (Number.isInteger(s) && s >= 0 && s < 2 ** 32) sids.add(s);
   const ordered = [...sids].sort((a, b) => a - b).slice(0, max);
   return ordered.map((sid) => rowFor(mem, f, hyp, sid, locateSte(mem, g, sid), g, opts));

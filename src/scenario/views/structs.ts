@@ -144,11 +144,6 @@ export const steMeaning: MeaningFn = (name, v, all) => {
   }
 };
 
-function configText(dw: readonly bigint[]): string {
-  const ste = decodeSte(dw);
-  return steConfigName(ste.Config);
-}
-
 const S1_NAMES = ['S1Fmt', 'S1ContextPtr', 'S1CDMax', 'S1DSS', 'S1CIR', 'S1COR', 'S1CSH', 'S1STALLD'];
 const S2_NAMES = ['S2VMID', 'S2T0SZ', 'S2SL0', 'S2IR0', 'S2OR0', 'S2SH0', 'S2TG', 'S2PS', 'S2AA64', 'S2ENDI', 'S2AFFD', 'S2PTW', 'S2HD', 'S2HA', 'S2S', 'S2R', 'S2TTB'];
 
@@ -194,14 +189,15 @@ export function steView(sid: number, dwords: readonly bigint[], f: SmmuFeatures,
         const x = (ste as unknown as Record<string, number | bigint>)[n];
         return typeof x === 'bigint' ? x !== 0n : x !== 0;
       });
-      if (cfg === 0) warnings.push('V = 1 with Config = abort: every transaction on this stream is terminated, and no event is recorded');
-      if (set.length > 0) warnings.push(`${set.join(', ')} set, but Config = abort: IGNORED`);
+      // A plain abort STE is what Linux writes for every unused StreamID: a note, not a warning.
+      if (set.length > 0) warnings.push(`V = 1 with Config = abort, yet ${set.join(', ')} set: IGNORED (transactions are terminated without an event)`);
     }
   } else {
     notes.push('V = 0: not valid; a transaction gets C_BAD_STE');
   }
   try {
-    warnings.push(...describeSte(ste, f, hasHyp));
+    // The nested reminder is information, not a warning.
+    for (const line of describeSte(ste, f, hasHyp)) (line.startsWith('Config = nested:') ? notes : warnings).push(line);
   } catch {
     // describeSte is total on decoded STEs; never let a view throw.
   }
@@ -436,7 +432,10 @@ function descMeaning(level: number, g: Granule, kind: DescKind, lpa: boolean, de
 
 /** Decoded descriptor fields (for walk reads and page-table nodes). */
 export function descriptorFields(desc: bigint, stage: 1 | 2, level: number, granule: Granule, lpa = false): BitField[] {
-  return descriptorView(desc, stage, level, granule, lpa).fields;
+  const d = u64(desc);
+  const lvl = Math.max(0, Math.min(3, Math.trunc(level)));
+  const kind = descKindAt(d, lvl, granule, lpa ? 52 : 48);
+  return registerView('', [d], fieldsFor(stage, kind === 'reserved' ? 'invalid' : kind), [], [], descMeaning(lvl, granule, kind, lpa, d)).fields;
 }
 
 /**
@@ -597,7 +596,3 @@ export function eventLine(dwords: readonly bigint[]): { name: string; text: stri
   return { name: `type 0x${(r.code & 0xff).toString(16).padStart(2, '0')}`, text: r.reason };
 }
 
-/** Config name of an STE's dwords (for walk text). */
-export function steConfigOf(dw: readonly bigint[]): string {
-  return configText(dw);
-}

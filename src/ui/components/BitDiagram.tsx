@@ -131,7 +131,7 @@ function pieceClass(p: Piece): string {
   if (p.kind === 'gap') {
     return p.nonzero
       ? `${base} cursor-help border-solid border-amber-700 bg-amber-100 text-amber-950 dark:border-amber-400 dark:bg-amber-950 dark:text-amber-50`
-      : `${base} cursor-default border-dotted border-slate-400 bg-slate-100 bg-[repeating-linear-gradient(135deg,transparent_0_4px,rgb(148_163_184/0.25)_4px_5px)] text-slate-600 dark:border-slate-600 dark:bg-slate-800 dark:text-slate-300`;
+      : `${base} cursor-default border-dotted border-slate-400 bg-slate-100 text-slate-600 dark:border-slate-600 dark:bg-slate-800 dark:text-slate-300`;
   }
   const hl = p.highlighted ? ' ring-2 ring-inset ring-fuchsia-700 dark:ring-fuchsia-300' : '';
   return p.nonzero
@@ -244,8 +244,8 @@ export function BitDiagram({
           const bottom = d * 64;
           const label = `DW${d} [${top}:${bottom}]`;
           return (
-            <div key={d} role="group" aria-label={label} className="flex min-w-[36rem] items-stretch gap-1">
-              <div className="w-[6.5rem] shrink-0 self-center font-mono text-xs text-slate-700 dark:text-slate-300">{label}</div>
+            <div key={d} role="group" aria-label={label} className="flex min-w-[30rem] items-stretch gap-1">
+              <div className="w-[6rem] shrink-0 self-center font-mono text-xs text-slate-700 dark:text-slate-300">{label}</div>
               <div className="min-w-0 flex-1">
                 <div aria-hidden="true" className="grid grid-cols-[repeat(64,minmax(0,1fr))] font-mono text-[0.625rem] text-slate-600 dark:text-slate-300">
                   {[63, 55, 47, 39, 31, 23, 15, 7, 0].map((b) => (
@@ -271,14 +271,21 @@ export function BitDiagram({
                         className={pieceClass(p)}
                         tabIndex={focusable ? 0 : undefined}
                         role={focusable ? 'button' : undefined}
-                        aria-label={focusable ? aria : undefined}
                         aria-hidden={focusable ? undefined : true}
                         onMouseEnter={() => show(p)}
                         onFocus={() => show(p)}
                         onClick={() => show(p)}
                       >
-                        <span className="block w-full truncate">{shown}</span>
-                        {bits >= 3 && val && <span className="block w-full truncate font-mono font-normal">{abbreviate(val, bits + 1)}</span>}
+                        {/* The accessible name is the full description; the visible text is an abbreviation of it. */}
+                        {focusable && <span className="sr-only">{aria}</span>}
+                        <span aria-hidden="true" className="block w-full truncate">
+                          {shown}
+                        </span>
+                        {bits >= 3 && val && (
+                          <span aria-hidden="true" className="block w-full truncate font-mono font-normal">
+                            {abbreviate(val, bits + 1)}
+                          </span>
+                        )}
                       </div>
                     );
                   })}

@@ -1,4 +1,4 @@
-import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type ReactNode, type RefObject } from 'react';
 import { useExplorer } from '../../state/explorer';
 import type { LogEntry, LogKind, OwnershipRunView, ShadowPair, Snapshot } from '../../scenario/view';
 import { BitDiagram } from '../components/BitDiagram';
@@ -102,7 +102,7 @@ function layout(runs: OwnershipRunView[], width: number): { segs: Seg[]; breaks:
   return { segs, breaks, total };
 }
 
-function OwnershipMap({ runs, svgRef }: { runs: OwnershipRunView[]; svgRef: React.RefObject<SVGSVGElement | null> }) {
+function OwnershipMap({ runs, svgRef }: { runs: OwnershipRunView[]; svgRef: RefObject<SVGSVGElement | null> }) {
   const uid = useId().replace(/[^\w-]/g, '');
   const [boxRef, { width, rem }] = useMeasure<HTMLDivElement>();
   const [active, setActive] = useState<number | null>(null);
@@ -117,24 +117,31 @@ function OwnershipMap({ runs, svgRef }: { runs: OwnershipRunView[]; svgRef: Reac
   const dmaH = 0.4 * rem;
   const labelY = barY + barH + dmaH + 1.1 * rem;
 
-  // Address labels at the start of each contiguous range, skipping those that would overlap.
-  const labels: Array<{ x: number; text: string }> = [];
-  let lastEnd = -Infinity;
+  // Address labels at the start of each contiguous range, on two staggered rows, skipping those that would still overlap.
+  const labels: Array<{ x: number; row: number; text: string }> = [];
+  const rowEnd = [-Infinity, -Infinity];
   segs.forEach((s, k) => {
     const starts = k === 0 || breaks.includes(s.x - BREAK_PX);
     if (!starts) return;
     const text = hex(toBig(s.run.base));
     const tw = text.length * fs * 0.62;
-    if (s.x < lastEnd + 4) return;
-    labels.push({ x: s.x, text });
-    lastEnd = s.x + tw;
+    const row = rowEnd.findIndex((e) => s.x >= e + 6);
+    if (row < 0) return;
+    labels.push({ x: s.x, row, text });
+    rowEnd[row] = s.x + tw;
   });
+  const labelRows = labels.some((l) => l.row === 1) ? 2 : 1;
 
   // Legend laid out in rows inside the SVG (so an exported file carries it).
-  const legendItems: Array<{ key: string; swatch: React.ReactNode; text: string }> = [];
-  const owners = new Map<OwnerKey, string>();
-  for (const r of runs) owners.set(ownerKey(r), ownerKey(r).startsWith('guest') ? 'guest' + (ownerKey(r) === 'guest0' ? '' : ` (${ownerKey(r).slice(5)} mod 3)`) : ownerLabel(r));
-  for (const [k, text] of owners) {
+  const legendItems: Array<{ key: string; swatch: ReactNode; text: string }> = [];
+  const owners = new Map<OwnerKey, Set<string>>();
+  for (const r of runs) {
+    const k = ownerKey(r);
+    if (!owners.has(k)) owners.set(k, new Set());
+    owners.get(k)!.add(ownerLabel(r));
+  }
+  for (const [k, set] of owners) {
+    const text = [...set].join(', ');
     legendItems.push({ key: k, text, swatch: <rect width={rem} height={0.75 * rem} className={`${OWNER_FILL[k]} stroke-slate-700 dark:stroke-slate-300`} strokeWidth={0.5} /> });
   }
   legendItems.push({
@@ -164,13 +171,19 @@ function OwnershipMap({ runs, svgRef }: { runs: OwnershipRunView[]; svgRef: Reac
   });
   legendItems.push({
     key: 'gap',
-    text: 'gap in the address map (⫽)',
-    swatch: <text y={0.7 * rem} fontSize={fs} className="fill-slate-900 dark:fill-slate-100">⫽</text>,
+    text: 'gap in the address map (//)',
+    swatch: (
+      <path
+        d={`M2 ${0.75 * rem} L6 0 M6 ${0.75 * rem} L10 0`}
+        className="fill-none stroke-slate-900 dark:stroke-slate-100"
+        strokeWidth={1.5}
+      />
+    ),
   });
   let lx = 0;
-  let ly = labelY + 1.2 * rem;
+  let ly = labelY + (labelRows > 1 ? 2.3 : 1.2) * rem;
   const legendPos = legendItems.map((it) => {
-    const w = rem * 1.4 + it.text.length * fs * 0.6 + rem;
+    const w = rem * 1.4 + it.text.length * fs * 0.52 + rem;
     if (lx > 0 && lx + w > total) {
       lx = 0;
       ly += 1.3 * rem;
@@ -277,22 +290,17 @@ function OwnershipMap({ runs, svgRef }: { runs: OwnershipRunView[]; svgRef: Reac
             );
           })}
           {breaks.map((x) => (
-            <text
+            <path
               key={x}
-              x={x + BREAK_PX / 2}
-              y={barY + barH / 2}
-              textAnchor="middle"
-              dominantBaseline="central"
-              fontSize={fs}
-              className="fill-slate-900 dark:fill-slate-100"
               aria-hidden="true"
-            >
-              ⫽
-            </text>
+              d={`M${x + 3} ${barY + barH * 0.75} L${x + 7} ${barY + barH * 0.25} M${x + 7} ${barY + barH * 0.75} L${x + 11} ${barY + barH * 0.25}`}
+              className="fill-none stroke-slate-900 dark:stroke-slate-100"
+              strokeWidth={1.5}
+            />
           ))}
           <g aria-hidden="true">
             {labels.map((l) => (
-              <text key={l.x} x={l.x} y={labelY} fontSize={fs} className="fill-slate-800 font-mono dark:fill-slate-200">
+              <text key={l.x} x={l.x} y={labelY + l.row * 1.1 * rem} fontSize={fs} className="fill-slate-800 font-mono dark:fill-slate-200">
                 {l.text}
               </text>
             ))}

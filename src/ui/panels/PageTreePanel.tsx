@@ -42,6 +42,7 @@ import {
   litPath,
   nodeLabel,
   nodeRegisterView,
+  svgLabel,
   parseHexInput,
   sameWindow,
   subscribeReducedMotion,
@@ -96,30 +97,20 @@ export function PageTreePanel() {
   const selectTable = useExplorer((s) => s.selectTable);
 
   const tables = useMemo(() => snapshot?.tables ?? [], [snapshot]);
-  const step = snapshot?.step ?? null;
   const selectedValid = selectedTable !== null && tables.some((t) => t.id === selectedTable);
   const wanted = selectedValid ? selectedTable : (tables[0]?.id ?? null);
 
-  // Ask the Worker for the tree of the wanted table, again at each step (its content may change).
-  const lastRequest = useRef<string | null>(null);
+  // Pick the first table when none (or one absent at this step) is selected. The Worker
+  // client itself asks for the selected table's tree again at every new snapshot.
   useEffect(() => {
-    if (step === null || wanted === null) return;
-    const key = `${wanted}@${step}`;
-    if (lastRequest.current === key) return;
-    lastRequest.current = key;
-    selectTable(wanted);
-  }, [step, wanted, selectTable]);
+    if (snapshot !== null && !selectedValid && wanted !== null) selectTable(wanted);
+  }, [snapshot, selectedValid, wanted, selectTable]);
 
   // While a new tree of the same table loads, keep drawing the previous one.
   const [lastTree, setLastTree] = useState<PtTree | null>(null);
   if (tree && tree !== lastTree) setLastTree(tree);
   const shown = tree ?? (lastTree && lastTree.ref.id === selectedTable ? lastTree : null);
   const loading = tree === null && selectedTable !== null;
-
-  const onSelect = (id: string) => {
-    if (step !== null) lastRequest.current = `${id}@${step}`;
-    selectTable(id);
-  };
 
   return (
     <section aria-labelledby={headingId} className="space-y-3 text-slate-900 dark:text-slate-100">
@@ -135,13 +126,13 @@ export function PageTreePanel() {
           <div className="flex flex-wrap items-end gap-3">
             <div className="flex flex-col gap-1">
               <label htmlFor={selectId} className="text-sm font-medium">
-                Table
+                Page table
               </label>
               <select
                 id={selectId}
                 className={INPUT + ' font-sans'}
                 value={wanted ?? ''}
-                onChange={(e) => onSelect(e.target.value)}
+                onChange={(e) => selectTable(e.target.value)}
               >
                 {tables.map((t) => (
                   <option key={t.id} value={t.id}>
@@ -319,6 +310,7 @@ function TreeView({ tree, walk, busy }: TreeViewProps) {
     const k = Math.max(SCALE_EXTENT[0], Math.min(1.5, w / bw, h / bh));
     applyTransform({ x: 24 - b.x0 * k, y: h / 2 - ((b.y0 + b.y1) / 2) * k, k }, true);
   };
+  const resetView = () => applyTransform({ x: 24, y: sizeRef.current.h / 2, k: 1 }, true);
   const zoomBy = (f: number) => {
     const svg = svgRef.current;
     const z = zoomRef.current;
@@ -518,6 +510,9 @@ function TreeView({ tree, walk, busy }: TreeViewProps) {
             <button type="button" className={BTN} onClick={fit}>
               Fit
             </button>
+            <button type="button" className={BTN} onClick={resetView}>
+              Reset view
+            </button>
             <ExportButtons target={svgRef} name="page-table" />
             {culled.capped && (
               <span className="text-xs text-slate-700 dark:text-slate-300">
@@ -615,7 +610,7 @@ function TreeView({ tree, walk, busy }: TreeViewProps) {
                       <span>{nodeLabel(it.node)}</span>
                       {it.expandable && !it.expanded && (
                         <span className="text-slate-700 dark:text-slate-300">
-                          ({it.node.leafCount} leaf{it.node.leafCount === 1 ? '' : 's'})
+                          ({it.node.leafCount} {it.node.leafCount === 1 ? 'leaf' : 'leaves'})
                         </span>
                       )}
                       {lit.lit.has(id) && <span className="text-amber-800 dark:text-amber-300">(read by last walk)</span>}
@@ -711,15 +706,17 @@ const NodeGlyph = memo(function NodeGlyph({ ln, lit, onPath, active, labels, onC
         <text
           x={r + 6}
           dy="0.32em"
-          style={{ fontSize: '0.7rem' }}
+          style={{ fontSize: '0.7rem', paintOrder: 'stroke' }}
+          strokeWidth={3}
+          strokeLinejoin="round"
           className={
-            'font-mono ' +
+            'stroke-white font-mono dark:stroke-slate-950 ' +
             (onPath ? 'fill-amber-900 font-bold dark:fill-amber-200' : 'fill-slate-900 dark:fill-slate-100')
           }
         >
-          {nodeLabel(n)}
+          {svgLabel(n)}
           {collapsed && (
-            <tspan className="fill-slate-600 dark:fill-slate-400">{` ▸ ${n.leafCount} leaf${n.leafCount === 1 ? '' : 's'}`}</tspan>
+            <tspan className="fill-slate-600 dark:fill-slate-400">{` ▸ ${n.leafCount} ${n.leafCount === 1 ? 'leaf' : 'leaves'}`}</tspan>
           )}
         </text>
       )}

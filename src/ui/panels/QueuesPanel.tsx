@@ -233,7 +233,7 @@ function EntryItem({ q, e, isProd, isCons }: { q: QueueView; e: QueueEntryView |
             <span className="font-mono font-semibold">{e.name}</span>
             {e.pending && <span className="rounded bg-amber-800 px-1 text-xs font-semibold text-white dark:bg-amber-200 dark:text-amber-950">pending</span>}
             {markers}
-            <span className="min-w-0 flex-1 basis-full text-slate-800 sm:basis-auto dark:text-slate-200">{e.text}</span>
+            {e.text !== e.name && <span className="min-w-0 flex-1 basis-full text-slate-800 sm:basis-auto dark:text-slate-200">{e.text}</span>}
             <button
               type="button"
               aria-expanded={open}
@@ -254,7 +254,7 @@ function EntryItem({ q, e, isProd, isCons }: { q: QueueView; e: QueueEntryView |
       </div>
       {e && open && (
         <div id={id} className="mt-2">
-          <BitDiagram view={entryView(q, e)} headingLevel={5} />
+          <BitDiagram view={entryView(q, e)} headingLevel={4} />
         </div>
       )}
     </div>
@@ -303,7 +303,7 @@ function QueueCard({ q }: { q: QueueView }) {
       {err && (
         <div role="note" className="rounded border-2 border-red-700 bg-red-50 p-2 text-sm text-red-900 dark:border-red-400 dark:bg-red-950 dark:text-red-100">
           <p className="font-semibold">
-            <span aria-hidden="true">⛔ </span>CMDQ_CONS.ERR = {err}
+            <span aria-hidden="true">✖ </span>CMDQ_CONS.ERR = {err}
           </p>
           <p>{explain(CERROR_DOC, err) || 'The command queue stopped at the command CONS points to.'}</p>
         </div>
@@ -362,7 +362,7 @@ function GlobalErrors({ errors }: { errors: ErrorView }) {
     >
       <p>
         <span className="font-semibold">
-          {bad ? <span aria-hidden="true">⛔ </span> : <span aria-hidden="true">✓ </span>}
+          {bad ? <span aria-hidden="true">✖ </span> : <span aria-hidden="true">✓ </span>}
           GERROR
         </span>{' '}
         <HexValue value={hex(errors.gerror >>> 0)} />, GERRORN <HexValue value={hex(errors.gerrorn >>> 0)} /> —{' '}

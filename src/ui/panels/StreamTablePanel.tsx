@@ -296,8 +296,9 @@ export function StreamTablePanel() {
             <div className="overflow-x-auto">
               <table className="w-full border-collapse text-sm">
                 <caption className="pb-1 text-left text-sm text-slate-700 dark:text-slate-300">
-                  {streams.length} stream table entr{streams.length === 1 ? 'y' : 'ies'} at step {snapshot.step}. Click a row, or focus it
-                  and use ↑/↓, to see its STE.
+                  {streams.length} stream table entr{streams.length === 1 ? 'y' : 'ies'} at step {snapshot.step}
+                  {snapshot.streamsHidden ? ` (${snapshot.streamsHidden} more with V = 0 or Config = abort not listed)` : ''}. Click a row, or
+                  focus it and use ↑/↓, to see its STE.
                 </caption>
                 <thead>
                   <tr>

@@ -3,7 +3,7 @@
  * walk grid (S1 levels × S2 levels, played in order), the ordered list of every
  * read (its text equivalent) and the outcome.
  */
-import { useEffect, useId, useMemo, useState, useSyncExternalStore, type FormEvent } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, useSyncExternalStore, type FormEvent } from 'react';
 import { useExplorer } from '../../state/explorer';
 import type { WalkAccess, WalkOutcome, WalkRequestView, WalkView } from '../../scenario/view';
 import { BitDiagram } from '../components/BitDiagram';
@@ -53,7 +53,16 @@ function useReducedMotion(): boolean {
 export function WalkPanel() {
   const headingId = useId();
   const snapshot = useExplorer((s) => s.snapshot);
+  const setWalkCursor = useExplorer((s) => s.setWalkCursor);
   const walk = snapshot?.walk ?? null;
+
+  // A new walk (e.g. after Translate) starts with every read shown.
+  const shownWalk = useRef(walk);
+  useEffect(() => {
+    if (shownWalk.current === walk) return;
+    shownWalk.current = walk;
+    setWalkCursor(0);
+  }, [walk, setWalkCursor]);
 
   return (
     <section aria-labelledby={headingId} className="space-y-4 text-slate-900 dark:text-slate-100">
@@ -435,7 +444,8 @@ function stateClasses(st: ReturnType<typeof playState>, selected: boolean): stri
     case 'current':
       return sel + 'border-amber-600 bg-amber-100 text-slate-900 dark:border-amber-400 dark:bg-amber-900 dark:text-white';
     case 'future':
-      return sel + 'border-slate-200 bg-white text-slate-600 opacity-60 dark:border-slate-800 dark:bg-slate-950 dark:text-slate-400';
+      // Dimmed without opacity, so that the text keeps AA contrast.
+      return sel + 'border-dashed border-slate-300 bg-slate-100 text-slate-600 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-400';
     default:
       return sel + 'border-slate-300 bg-white text-slate-900 hover:bg-slate-50 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100 dark:hover:bg-slate-800';
   }

@@ -6,7 +6,7 @@
  * No DOM, no React: everything here is testable under Vitest's node environment.
  */
 import { hierarchy, tree as d3tree } from 'd3';
-import type { BitField, PtNode, PtTree, RegisterView, TracePurposeView, WalkAccess, WalkRequestView, WalkView } from '../../scenario/view';
+import type { PtNode, PtTree, RegisterView, TracePurposeView, WalkAccess, WalkRequestView, WalkView } from '../../scenario/view';
 
 // ---------------------------------------------------------------------------
 // Hex
@@ -191,7 +191,7 @@ export interface LayoutOptions {
   colWidth: number;
 }
 
-export const DEFAULT_LAYOUT: LayoutOptions = { rowHeight: 26, colWidth: 230 };
+export const DEFAULT_LAYOUT: LayoutOptions = { rowHeight: 26, colWidth: 260 };
 
 /**
  * Lay out the expanded part of the tree with d3-hierarchy's tidy tree. The
@@ -387,6 +387,18 @@ export function nodeLabel(n: PtNode): string {
   }
 }
 
+/** A shorter label for the drawing (tables omit their next-level address). */
+export function svgLabel(n: PtNode): string {
+  switch (n.kind) {
+    case 'root':
+      return `L${n.level} root @ ${normHex(n.addr)}`;
+    case 'table':
+      return `L${n.level}[${n.index}] @ ${normHex(n.addr)}`;
+    default:
+      return nodeLabel(n).replace(/^L(\d+) \[(\d+)\]/, 'L$1[$2]');
+  }
+}
+
 /** The descriptor as a register diagram. */
 export function nodeRegisterView(n: PtNode): RegisterView {
   const kind = n.kind === 'root' ? 'root table' : `${n.kind} descriptor`;
@@ -459,12 +471,10 @@ export function walkGrid(walk: WalkView): WalkGridModel | null {
   const colSet = new Set<number>(walk.grid.cols);
   const cells = new Map<string, WalkAccess[]>();
   let placed = 0;
-  let maxS1Row = -Infinity;
   for (const a of walk.accesses) {
     if (a.row === undefined || a.col === undefined) continue;
     rowSet.add(a.row);
-    if (a.col === 's1') maxS1Row = Math.max(maxS1Row, a.row);
-    else colSet.add(a.col);
+    if (a.col !== 's1') colSet.add(a.col);
     const k = cellKey(a.row, a.col);
     const list = cells.get(k);
     if (list) list.push(a);
@@ -474,12 +484,9 @@ export function walkGrid(walk: WalkView): WalkGridModel | null {
   for (const list of cells.values()) list.sort((p, q) => p.n - q.n);
   const rows = [...rowSet].sort((p, q) => p - q);
   const cols: GridCol[] = [...[...colSet].sort((p, q) => p - q), 's1'];
-  // The output row is the one after the S1 leaf: it has S2 reads but no S1 descriptor.
-  let outputRow: number | null = null;
-  if (Number.isFinite(maxS1Row)) {
-    const cand = maxS1Row + 1;
-    if ([...cells.keys()].some((k) => k.startsWith(`${cand}:`))) outputRow = cand;
-  }
+  // The output row holds the S2 reads translating the final IPA (the row after the S1 leaf).
+  const out = walk.accesses.find((a) => a.purpose === 's2-for-output' && a.row !== undefined);
+  const outputRow: number | null = out?.row ?? null;
   if (outputRow !== null && !rows.includes(outputRow)) rows.push(outputRow);
   return { rows, cols, outputRow, cells, placed };
 }
@@ -498,16 +505,6 @@ export function playState(n: number, cursor: number): 'done' | 'current' | 'futu
   if (n < cursor) return 'done';
   if (n === cursor) return 'current';
   return 'future';
-}
-
-/** Fields rendered as plain rows when no register diagram is available. */
-export function fieldRows(fields: readonly BitField[]): Array<{ name: string; bits: string; value: string; meaning: string }> {
-  return fields.map((f) => ({
-    name: f.name,
-    bits: f.hi === f.lo ? `${f.hi}` : `${f.hi}:${f.lo}`,
-    value: f.value,
-    meaning: f.meaning ?? f.doc,
-  }));
 }
 
 // ---------------------------------------------------------------------------
