@@ -41,13 +41,13 @@ test('a nested translation shows its 24 table reads in the walk view', async ({ 
   await page.getByRole('button', { name: 'Go', exact: true }).click();
   await stepIs(page, 7);
   await page.getByRole('tab', { name: /Translation walk/ }).click();
-  await page.getByLabel('SID', { exact: true }).fill('1');
-  await page.getByLabel('IOVA', { exact: true }).fill('0x101234');
+  await page.getByLabel('StreamID (SID)').fill('1');
+  await page.getByLabel('IOVA (hex)').fill('0x101234');
   await page.getByLabel('Access', { exact: true }).selectOption('write');
   await page.getByRole('button', { name: 'Translate' }).click();
   // The translation is a new step (8 of 9) and its walk is drawn.
   await stepIs(page, 8, 9);
-  await expect(page.getByText('24 table reads')).toBeVisible();
+  await expect(page.getByText('24 table reads').first()).toBeVisible();
   await expect(page.getByTestId('walk-grid').getByTestId('walk-cell')).toHaveCount(24);
   await expect(page.getByText('0x50001234').first()).toBeVisible();
 });
@@ -95,7 +95,7 @@ test('Share puts the scenario and step in the URL; a new page opens the same sta
   await ready(other);
   await stepIs(other, 8);
   await expect(other.getByRole('heading', { level: 1 })).toContainText('Nested translation');
-  await expect(other.getByText('24 table reads')).toBeVisible();
+  await expect(other.getByText('24 table reads').first()).toBeVisible();
   await expect(other.getByTestId('load-error')).toHaveCount(0);
   expect(errors).toEqual([]);
 });
@@ -156,7 +156,7 @@ for (const scheme of ['light', 'dark'] as const) {
       await expect(page.getByRole('tabpanel')).toBeVisible();
       if (name === 'Page tables') {
         // Open the first table so the tree is checked too.
-        const select = page.getByLabel(/page table/i).first();
+        const select = page.getByLabel('Page table', { exact: true });
         const options = await select.locator('option').allTextContents();
         if (options.length > 1) await select.selectOption({ index: 1 });
         await expect(page.locator('[role="tree"]').first()).toBeVisible();
