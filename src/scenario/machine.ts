@@ -20,6 +20,7 @@ import { PA_LIMIT, PhysicalMemory, type RamRange, TableAllocator } from '../emu/
 import { SmmuDomain, SmmuDriver, SmmuDriverError, directPort, iommuPgsize, type MmioPort } from '../emu/host/smmu-driver';
 import { type SmmuFeatures, featuresError } from '../emu/smmu/features';
 import { REG_BY_NAME } from '../emu/smmu/registers';
+import { decodeCommand } from '../emu/smmu/commands';
 import { Smmu, type TranslateRequest, type TranslateResult } from '../emu/smmu/smmu';
 import { type CostCounts, type CostParams, DEFAULT_COSTS, modelledTime, zeroCounts } from '../emu/hyp/cost';
 import { PROPERTIES } from '../emu/hyp/designs';
@@ -105,6 +106,8 @@ const MachineInput = z.strictObject({
   features: FeaturesInput.optional(),
   devices: z.array(z.strictObject({ sid: z.number().int().min(0), name: z.string().max(64).optional() })).max(4096).optional(),
   pool: z.strictObject({ base: aligned4k, pages: z.number().int().min(1) }).optional(),
+  /** nested only (extension): the SMMU has a vCMDQ / DVM path — host TLBI-only batches reach the hardware without a trap. */
+  vcmdq: z.boolean().optional(),
 });
 
 const hvc = z.literal('hvc');
@@ -174,7 +177,15 @@ function stepUnion<E extends z.core.$ZodLooseShape>(ext: E) {
     obj({ do: z.literal('mmio_read'), offset: MmioOffset }),
     z.discriminatedUnion('op', [
       obj({ do: host, op: z.literal('init') }),
-      obj({ do: host, op: z.literal('alloc_domain'), domain: z.string().max(64), stage: z.enum(['s1', 's2']), granule: z.union([z.literal(4096), z.literal(16384), z.literal(65536)]).optional() }),
+      obj({
+        do: host,
+        op: z.literal('alloc_domain'),
+        domain: z.string().max(64),
+        stage: z.enum(['s1', 's2']),
+        granule: z.union([z.literal(4096), z.literal(16384), z.literal(65536)]).optional(),
+        ias: z.number().int().optional(),
+      }),
+      obj({ do: host, op: z.literal('cmd'), u64: z.tuple([u64, u64]), sync: z.boolean().optional() }),
       obj({ do: host, op: z.literal('attach'), domain: z.string().max(64), sid: anyInt, ssid: anyInt.optional(), pasid_bits: z.number().int().min(0).max(20).optional() }),
       obj({ do: host, op: z.literal('detach'), sid: anyInt, ssid: anyInt.optional() }),
       obj({ do: host, op: z.literal('map'), domain: z.string().max(64), iova: u64, paddr: u64, size: u64, prot: ProtInput }),
@@ -230,7 +241,8 @@ type HvcStepT =
   | { do: 'hvc'; call: 'top_up'; pages: number };
 type HostStepT =
   | { do: 'host'; op: 'init' }
-  | { do: 'host'; op: 'alloc_domain'; domain: string; stage: 's1' | 's2'; granule?: 4096 | 16384 | 65536 }
+  | { do: 'host'; op: 'alloc_domain'; domain: string; stage: 's1' | 's2'; granule?: 4096 | 16384 | 65536; ias?: number }
+  | { do: 'host'; op: 'cmd'; u64: [bigint, bigint]; sync?: boolean }
   | { do: 'host'; op: 'attach'; domain: string; sid: number; ssid?: number; pasid_bits?: number }
   | { do: 'host'; op: 'detach'; sid: number; ssid?: number }
   | { do: 'host'; op: 'map'; domain: string; iova: bigint; paddr: bigint; size: bigint; prot: number }
@@ -332,6 +344,7 @@ export interface MachineLayout {
   pool: { base: bigint; pages: number };
   /** The nested host driver's table memory. */
   hostTables: Span;
+  vcmdq: boolean;
 }
 
 export function layoutMachine(m: MachineInput, mode: Mode): MachineLayout {
@@ -369,6 +382,7 @@ export function layoutMachine(m: MachineInput, mode: Mode): MachineLayout {
   };
   const poolSpan = { start: pool.base, end: pool.base + BigInt(pool.pages) * PAGE };
   const poolPath = m.pool ? 'machine.pool' : 'machine.ram';
+  if (m.vcmdq && mode !== 'nested') throw new CliInputError('vcmdq applies to mode nested only', 'machine.vcmdq');
   if (mode === 'bare' && m.pool) throw new CliInputError('mode bare has no hypervisor and so no pool', 'machine.pool');
   if (mode !== 'bare' && !ramSpans.some((s) => s.start <= poolSpan.start && poolSpan.end <= s.end)) {
     throw new CliInputError(`the hypervisor's pool ${spanText(poolSpan)} (${pool.pages} pages) is not inside one RAM range`, poolPath);
@@ -404,6 +418,7 @@ export function layoutMachine(m: MachineInput, mode: Mode): MachineLayout {
     sids,
     pool,
     hostTables,
+    vcmdq: m.vcmdq ?? false,
   };
 }
 
@@ -459,7 +474,7 @@ function bootHyp(mode: Mode, mem: PhysicalMemory, smmu: Smmu, own: PageOwnership
         };
       }
       case 'nested': {
-        const hyp = new NestedHyp(mem, smmu, own, { poolBase: layout.pool.base, bootPoolPages: layout.pool.pages, logMmio });
+        const hyp = new NestedHyp(mem, smmu, own, { poolBase: layout.pool.base, bootPoolPages: layout.pool.pages, logMmio, vcmdq: layout.vcmdq });
         return {
           nested: hyp,
           hostPort: hyp.hostPort(),
@@ -728,7 +743,7 @@ export class Machine {
     switch (s.op) {
       case 'alloc_domain': {
         if (this.hostDomains.has(s.domain)) return { ret: 'EEXIST', reason: `the host already has a domain named ${JSON.stringify(s.domain)}` };
-        this.hostDomains.set(s.domain, driver.allocDomain(s.stage, s.granule === undefined ? {} : { granule: s.granule }));
+        this.hostDomains.set(s.domain, driver.allocDomain(s.stage, { granule: s.granule, ias: s.ias }));
         return { ret: 0 };
       }
       case 'attach': {
@@ -742,6 +757,13 @@ export class Machine {
       case 'detach':
         driver.detach(s.sid, { ssid: s.ssid ?? 0 });
         return { ret: 0 };
+      case 'cmd': {
+        // One raw command through the driver's queue (with a CMD_SYNC after it unless sync is false).
+        const d = decodeCommand(s.u64[0], s.u64[1]);
+        if (!d.ok) return { ret: 'EINVAL', reason: `not a command the driver can issue: ${d.reason}` };
+        const err = driver.issueCmdlist([d.cmd], s.sync ?? true);
+        return err ? { ret: err, reason: 'the command queue reported an error (see the queues panel)' } : { ret: 0 };
+      }
       case 'map': {
         const d = this.hostDomain(s.domain);
         if (!(d instanceof SmmuDomain)) return d;

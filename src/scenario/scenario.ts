@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { u64Out, CliInputError, parseInput } from '../cli/json';
 import { type CostsInput, CostsSchema, type HypResult, Machine, MachineSchema, type Step, ScenarioStep, layoutMachine, type Mode } from './machine';
 import type { LogEntry, StepInfo, StepTag } from './view';
-import { formatCommand } from '../emu/smmu/commands';
+import { decodeCommand, formatCommand } from '../emu/smmu/commands';
 import { formatEvent } from '../emu/smmu/events';
 
 export const SCENARIO_VERSION = 1;
@@ -132,6 +132,10 @@ export function stepLabel(s: Step): string {
           return `host map "${s.domain}" ${hx(s.iova)}→${hx(s.paddr)} ${hx(s.size)} ${protText(s.prot)}`;
         case 'unmap':
           return `host unmap "${s.domain}" ${hx(s.iova)} ${hx(s.size)}`;
+        case 'cmd': {
+          const d = decodeCommand(s.u64[0], s.u64[1]);
+          return `host command ${d.ok ? formatCommand(d.cmd) : hx(s.u64[0])}${s.sync === false ? '' : ' + CMD_SYNC'}`;
+        }
       }
       break;
     case 'dma':

@@ -290,6 +290,8 @@ export type DomainStage = 's1' | 's2';
 export interface AllocDomainOptions {
   /** Translation granule (default: 4 KB when supported, as with a 4K-page kernel). */
   granule?: Granule;
+  /** Stage-1 input address bits (a kernel's VA_BITS: 39, 42, 47, 48…; default 48). Sets T0SZ = 64 - ias and so the start level. */
+  ias?: number;
 }
 
 /**
@@ -1398,7 +1400,10 @@ export class SmmuDriver {
       tlbFlushWalk: (iova, size, gran) => this.tlbInvRangeDomain(iova, size, gran, false, d),
       tlbAddPage: (gather, iova, size) => this.tlbInvPageNosync(d, gather, iova, size),
     };
-    const ias = stage === 's1' ? Math.min(f.vax ? 52 : 48, 48) : f.ias;
+    if (opts.ias !== undefined && (stage !== 's1' || !Number.isInteger(opts.ias) || opts.ias < 25 || opts.ias > 48)) {
+      throw new SmmuDriverError('EINVAL', `ias ${opts.ias} is not supported (stage 1 only, 25..48 bits)`);
+    }
+    const ias = stage === 's1' ? (opts.ias ?? Math.min(f.vax ? 52 : 48, 48)) : f.ias;
     const oas = stage === 's1' ? f.ias : f.oas;
     try {
       d.pgtable = ArmLpaeIoPgtable.alloc({ fmt: stage === 's1' ? 'arm-lpae-s1' : 'arm-lpae-s2', granule, ias, oas, coherentWalk: f.coherent }, this.alloc, ops);
