@@ -108,6 +108,8 @@ const MachineInput = z.strictObject({
   pool: z.strictObject({ base: aligned4k, pages: z.number().int().min(1) }).optional(),
   /** nested only (extension): the SMMU has a vCMDQ / DVM path — host TLBI-only batches reach the hardware without a trap. */
   vcmdq: z.boolean().optional(),
+  /** Extension (as the smmu command's): "until-sync" holds invalidations until a CMD_SYNC, for teaching; default "immediate". */
+  sync_model: z.enum(['immediate', 'until-sync']).optional(),
 });
 
 const hvc = z.literal('hvc');
@@ -345,6 +347,7 @@ export interface MachineLayout {
   /** The nested host driver's table memory. */
   hostTables: Span;
   vcmdq: boolean;
+  syncModel?: 'immediate' | 'until-sync';
 }
 
 export function layoutMachine(m: MachineInput, mode: Mode): MachineLayout {
@@ -419,6 +422,7 @@ export function layoutMachine(m: MachineInput, mode: Mode): MachineLayout {
     pool,
     hostTables,
     vcmdq: m.vcmdq ?? false,
+    syncModel: m.sync_model,
   };
 }
 
@@ -574,6 +578,7 @@ export class Machine {
   ) {
     this.mem = new PhysicalMemory(layout.ram);
     this.smmu = new Smmu(this.mem, layout.features);
+    if (layout.syncModel) this.smmu.syncModel = layout.syncModel;
     this.own = new PageOwnership({ ram: layout.ram, mmio: layout.mmio });
     this.hyp = bootHyp(mode, this.mem, this.smmu, this.own, layout, opts.logMmio ?? false);
   }
