@@ -10,8 +10,8 @@
  * ./compare-schema instead.
  */
 import type { CostCounts, CostParams } from '../emu/hyp/cost';
-import { type Design, type DesignName, DESIGNS, PROPERTIES } from '../emu/hyp/designs';
-import { type WorkloadReport, type WorkloadSpec, runWorkload } from '../emu/hyp/workload';
+import { type DesignName, DESIGNS, PROPERTIES } from '../emu/hyp/designs';
+import { type WorkloadSpec, runWorkload } from '../emu/hyp/workload';
 import { CompareWorkloadSchema, CostParamsSchema, formatIssues, pagesPerRequest } from './compare-schema';
 import { COUNT_NAMES, resolveParams } from './cost-params';
 import { type CompareDesignResultFull, type SeriesCounts, seriesFromCounts } from './recost';
@@ -92,43 +92,9 @@ export function chunkFor(design: DesignName, w: CompareWorkload, targetMs = 4): 
 }
 
 /** DMA payload bytes one request moves (as runWorkload counts them). */
-function bytesPerRequest(w: CompareWorkload): number {
-  return w.kind === 'sg' ? w.sgPages * 4096 : w.accessesPerRequest * w.accessSize;
-}
 
 function hex(v: bigint): string {
   return `0x${v.toString(16)}`;
-}
-
-/**
- * Run `name`'s factory with a hook that hands back the design it builds, so
- * the counts can be read between chunks (runWorkload only reports them at
- * the end). The hook is in place only while the generator's first step runs
- * (synchronously), so interleaved comparisons cannot see each other's.
- */
-function firstStepCapturing(name: DesignName, g: Generator<unknown, WorkloadReport>): { step: IteratorResult<unknown, WorkloadReport>; design?: Design; start?: CostCounts } {
-  const factories = DESIGNS;
-  const orig = factories[name];
-  const seen: { design?: Design; start?: CostCounts } = {};
-  let hooked = false;
-  if (orig) {
-    try {
-      factories[name] = (o) => {
-        const d = orig(o);
-        seen.design = d;
-        seen.start = d.counts();
-        return d;
-      };
-      hooked = true;
-    } catch {
-      // A frozen registry: no intermediate points, the series is then a straight line.
-    }
-  }
-  try {
-    return { step: g.next(), ...seen };
-  } finally {
-    if (hooked) factories[name] = orig;
-  }
 }
 
 function pushCounts(sc: SeriesCounts, c: CostCounts, index: number): void {
@@ -161,22 +127,17 @@ function* runDesign(
   });
   yield progress(0);
   const g = runWorkload(name, toWorkloadSpec(w), { chunk, params });
-  const first = firstStepCapturing(name, g);
-  let step = first.step;
+  let step = g.next();
   const yields = Math.ceil(w.requests / chunk);
   const stride = Math.max(1, Math.ceil(yields / (MAX_SERIES_POINTS - 2)));
-  const perReqBytes = bytesPerRequest(w);
   const xs: number[] = [0];
   const sc: SeriesCounts = {};
   let n = 0;
   while (!step.done) {
-    const { done } = step.value as { done: number };
+    const { done, counts } = step.value;
     n++;
-    if (first.design && first.start && done < w.requests && n % stride === 0) {
-      const c = first.design.counts();
-      for (const k of COUNT_NAMES) c[k] -= first.start[k];
-      c.dmaBytes = done * perReqBytes;
-      pushCounts(sc, c, xs.length);
+    if (done < w.requests && n % stride === 0) {
+      pushCounts(sc, counts, xs.length);
       xs.push(done);
     }
     yield progress(done);

@@ -201,7 +201,9 @@ describe('the generator', () => {
   it('can be stopped early with return() without throwing', () => {
     const g = runWorkload('paravirt', spec({ requests: 64 }), { chunk: 8 });
     const first = g.next();
-    expect(first).toEqual({ done: false, value: { done: 8, total: 64 } });
+    expect(first).toMatchObject({ done: false, value: { done: 8, total: 64 } });
+    // Progress carries the counts so far: 8 paravirt requests = 8 map + 8 unmap hypercalls.
+    expect(first.done ? null : first.value.counts).toMatchObject({ hypercalls: 16, dmaCalls: 16 });
     const stopped = g.return(undefined as unknown as WorkloadReport);
     expect(stopped.done).toBe(true);
     expect(g.next()).toEqual({ done: true, value: undefined });

@@ -65,6 +65,8 @@ export interface WorkloadReport {
 export interface Progress {
   done: number;
   total: number;
+  /** Counts since the workload started (for cost-over-time curves); dmaBytes included. */
+  counts: CostCounts;
 }
 
 function prng(seed: number): () => number {
@@ -112,6 +114,11 @@ export function* runWorkload(
       dmaBytes += spec.accessSize;
     }
   };
+  const since = (): CostCounts => {
+    const c = subCounts(d.counts(), start);
+    c.dmaBytes = dmaBytes;
+    return c;
+  };
   const mapped: Array<bigint | null> = new Array<bigint | null>(spec.buffers).fill(null);
   if (spec.kind === 'static') {
     for (let i = 0; i < spec.buffers; i++) mapped[i] = d.map(bufPa(i), size, iovaOf(i));
@@ -146,12 +153,11 @@ export function* runWorkload(
       pendingSlots.add(slot);
       if (pending.length >= spec.batch * spec.sgPages) flush();
     }
-    if ((r + 1) % chunk === 0 && r + 1 < spec.requests) yield { done: r + 1, total: spec.requests };
+    if ((r + 1) % chunk === 0 && r + 1 < spec.requests) yield { done: r + 1, total: spec.requests, counts: since() };
   }
   flush();
-  yield { done: spec.requests, total: spec.requests };
-  const counts = subCounts(d.counts(), start);
-  counts.dmaBytes = dmaBytes;
+  const counts = since();
+  yield { done: spec.requests, total: spec.requests, counts };
   const t = modelledTime(counts, params);
   return {
     design: name,
