@@ -103,6 +103,7 @@ export class WorkerClient implements ExplorerCommands {
           stepInfo: info.steps,
           step: snap.step,
           snapshot: snap,
+          walkCursor: 0,
           loadError: info.error ? `${info.error.message}${info.error.path ? ` (at ${info.error.path})` : ''}` : prev.loadError,
           tree: null,
         });
@@ -114,7 +115,8 @@ export class WorkerClient implements ExplorerCommands {
         this.settle(msg.id);
         if (msg.id < this.latestGoto) return;
         const snap = unpack<Snapshot>(msg.snapshot);
-        explorerStore.setState({ snapshot: snap, step: snap.step });
+        const prevStep = explorerStore.getState().snapshot?.step;
+        explorerStore.setState(prevStep === snap.step ? { snapshot: snap, step: snap.step } : { snapshot: snap, step: snap.step, walkCursor: 0 });
         const sel = explorerStore.getState().selectedTable;
         if (sel && snap.tables.some((t) => t.id === sel)) this.requestTree(sel);
         return;
