@@ -23,7 +23,7 @@ export const LESSONS: LessonMeta[] = [
   { id: 'identity', title: 'Pinned identity stage 2', summary: 'What an identity S2 protects and what it gives up.', load: () => import('./content/identity').then((m) => m.lesson) },
   { id: 'static-vs-dynamic', title: 'Static versus dynamic DMA', summary: 'The cost of the three designs on both workloads, measured: where each one wins.', load: () => import('./content/static-vs-dynamic').then((m) => m.lesson) },
   { id: 'invalidation', title: 'Invalidation under load', summary: 'Batching, range invalidation, DVM and vCMDQ.', load: () => import('./content/invalidation').then((m) => m.lesson) },
-  { id: 'sva', title: 'SVA needs nesting', summary: 'Why sharing a process’s page table with a device needs stage-1 in the guest’s hands.', load: () => import('./content/sva').then((m) => m.lesson) },
+  { id: 'sva', title: 'SVA needs nesting', summary: 'Why sharing a process’s page table with a device needs the host to own stage 1: nesting, not paravirtual tables.', load: () => import('./content/sva').then((m) => m.lesson) },
   { id: 'malicious-host', title: 'A malicious host', summary: 'Each attack tried and rejected, with the check that stopped it.', load: () => import('./content/malicious-host').then((m) => m.lesson) },
 ];
 

@@ -55,7 +55,8 @@ function rows(m: Machine, s: Scenario): { rows: StreamRow[]; hidden: number } {
 
 export function buildSnapshot(m: Machine, ctx: SnapshotContext): Snapshot {
   const { rows: streams, hidden } = rows(m, ctx.scenario);
-  const tables = tableRefsFromStreams(streams, m.smmu);
+  // A table is the hypervisor's when its root page is not the host's to access (paravirt domains, the hyp's S2).
+  const tables = tableRefsFromStreams(streams, m.smmu).map((t) => ({ ...t, owner: m.own.hostCanAccess(Number(BigInt(t.root) >> 12n)) ? ('host' as const) : ('hyp' as const) }));
   const warnings: Snapshot['warnings'] = [];
   for (const r of streams) {
     for (const w of r.ste.warnings) warnings.push({ where: `STE ${r.sid}`, text: w });
