@@ -1,8 +1,10 @@
 import { expect, test, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
-import LZString from 'lz-string';
+import { deflateSync, strToU8 } from 'fflate';
+import { toBase64Url } from '../src/state/share';
 
-const { compressToEncodedURIComponent } = LZString;
+/** A link payload as the app writes one (raw DEFLATE, base64url). */
+const compressToEncodedURIComponent = (text: string): string => toBase64Url(deflateSync(strToU8(text)));
 
 /** Collect console errors and uncaught exceptions of a page. */
 function watchErrors(page: Page): string[] {

@@ -47,14 +47,13 @@ function devices(s: Scenario): Map<number, string> {
 export const MAX_STREAM_ROWS = 512;
 
 /** Stream rows worth a line: declared devices, and every STE that is not Linux's plain abort STE (an initialised table is full of those). */
-function rows(m: Machine, s: Scenario): { rows: StreamRow[]; hidden: number } {
+function rows(m: Machine, s: Scenario): StreamRow[] {
   const sids = (s.machine.devices ?? []).map((d) => d.sid);
-  const keep = streamRows(m.smmu, m.mem, { devices: devices(s), sids, max: MAX_STREAM_ROWS, skipPlainAbort: true });
-  return { rows: keep, hidden: 0 };
+  return streamRows(m.smmu, m.mem, { devices: devices(s), sids, max: MAX_STREAM_ROWS, skipPlainAbort: true });
 }
 
 export function buildSnapshot(m: Machine, ctx: SnapshotContext): Snapshot {
-  const { rows: streams, hidden } = rows(m, ctx.scenario);
+  const streams = rows(m, ctx.scenario);
   // A table is the hypervisor's when its root page is not the host's to access (paravirt domains, the hyp's S2).
   const tables = tableRefsFromStreams(streams, m.smmu).map((t) => ({ ...t, owner: m.own.hostCanAccess(Number(BigInt(t.root) >> 12n)) ? ('host' as const) : ('hyp' as const) }));
   const warnings: Snapshot['warnings'] = [];
@@ -88,7 +87,7 @@ export function buildSnapshot(m: Machine, ctx: SnapshotContext): Snapshot {
 
 /** The page table `tableId` (an id from the snapshot's `tables`) read from memory, or null when it is not there at this step. */
 export function buildTree(m: Machine, tableId: string, scenario?: Scenario): PtTree | null {
-  const streams = scenario ? rows(m, scenario).rows : streamRows(m.smmu, m.mem);
+  const streams = scenario ? rows(m, scenario) : streamRows(m.smmu, m.mem);
   const ref = tableRefsFromStreams(streams, m.smmu).find((t) => t.id === tableId);
-  return ref ? ptTree(m.mem, ref) : null;
+  return ref ? { ...ptTree(m.mem, ref, 20000, false, false), lpa: false } : null;
 }

@@ -166,6 +166,8 @@ export interface PtTree {
   tables: number;
   /** True when the tree was cut at the size cap. */
   truncated: boolean;
+  /** The 52-bit 64K descriptor layout (decode `desc` with it when `fields` are absent). */
+  lpa?: boolean;
 }
 
 export interface OwnershipRunView {

@@ -57,7 +57,7 @@ function compare(id: number, req: Extract<Request, { type: 'compare' }>): void {
           post({ v: PROTOCOL_VERSION, id, type: 'compared', result: r.value });
           return;
         }
-        if (performance.now() - t0 > 30) {
+        if (performance.now() - t0 > 100) {
           post({ v: PROTOCOL_VERSION, id, type: 'progress', design: r.value.design, done: r.value.done, total: r.value.total });
           break;
         }

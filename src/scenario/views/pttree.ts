@@ -12,7 +12,7 @@ import { type Granule, bitsPerLevel, blockSize, descAddress, levelShift } from '
 import type { PhysicalMemory } from '../../emu/memory';
 import type { PtNode, PtTableRef, PtTree } from '../view';
 import { fromHex, hx } from './common';
-import { descKindAt, descriptorFields } from './structs';
+import { descKindAt, descriptorFields } from './descfields';
 
 const GRANULES: readonly Granule[] = [4096, 16384, 65536];
 
@@ -23,7 +23,12 @@ const GRANULES: readonly Granule[] = [4096, 16384, 65536];
  * descriptors read); beyond that the tree is cut and `truncated` is set.
  * `lpa`: 64KB-granule tables use the 52-bit layout (OA[51:48] in [15:12]).
  */
-export function ptTree(mem: PhysicalMemory, ref: PtTableRef, cap = 20000, lpa = false): PtTree {
+/**
+ * `withFields` false leaves the per-node `fields` out (a 10,000-leaf tree is
+ * then about a tenth of the size); the page decodes a node's fields itself
+ * from `desc` with descriptorFields (./descfields) when it shows them.
+ */
+export function ptTree(mem: PhysicalMemory, ref: PtTableRef, cap = 20000, lpa = false, withFields = true): PtTree {
   const g: Granule = GRANULES.includes(ref.granule) ? ref.granule : 4096;
   const start = Math.max(0, Math.min(3, Math.trunc(ref.startLevel)));
   const stride = bitsPerLevel(g);
@@ -79,8 +84,8 @@ export function ptTree(mem: PhysicalMemory, ref: PtTableRef, cap = 20000, lpa = 
         addr: hx(addr),
         desc: hx(desc),
         leafCount: 0,
-        fields: descriptorFields(desc, ref.stage === 2 ? 2 : 1, level, g, lpa),
       };
+      if (withFields) node.fields = descriptorFields(desc, ref.stage === 2 ? 2 : 1, level, g, lpa);
       children.push(node);
       if (kind === 'table') {
         const next = descAddress(desc, g, BigInt(g), lpa);

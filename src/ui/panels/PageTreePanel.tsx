@@ -438,7 +438,7 @@ function TreeView({ tree, walk, busy }: TreeViewProps) {
 
   // ---- Detail ---------------------------------------------------------------------
   const detailNode: PtNode | undefined = idx.byId.get(hoverId ?? activeId);
-  const detailView = useMemo(() => (detailNode ? nodeRegisterView(detailNode) : null), [detailNode]);
+  const detailView = useMemo(() => (detailNode ? nodeRegisterView(detailNode, tree ? { stage: tree.ref.stage, granule: tree.ref.granule, lpa: tree.lpa } : undefined) : null), [detailNode, tree]);
 
   const onNodeClick = useCallback(
     (id: string, expandable: boolean) => {
@@ -626,7 +626,7 @@ function TreeView({ tree, walk, busy }: TreeViewProps) {
             {detailNode && detailView ? (
               <div className="space-y-1">
                 <p className="font-mono text-xs break-all text-slate-800 dark:text-slate-200">{nodeLabel(detailNode)}</p>
-                {detailNode.fields && detailNode.fields.length > 0 ? (
+                {detailView.fields.length > 0 ? (
                   <BitDiagram view={detailView} headingLevel={4} />
                 ) : (
                   <ul className="text-xs text-slate-700 dark:text-slate-300">

@@ -5,6 +5,7 @@
  * lighting the last walk's path, and RegisterViews built from view-model data.
  * No DOM, no React: everything here is testable under Vitest's node environment.
  */
+import { descriptorFields } from '../../scenario/views/descfields';
 import { hierarchy, tree as d3tree } from 'd3';
 import type { PtNode, PtTree, RegisterView, TracePurposeView, WalkAccess, WalkRequestView, WalkView } from '../../scenario/view';
 
@@ -399,8 +400,13 @@ export function svgLabel(n: PtNode): string {
   }
 }
 
-/** The descriptor as a register diagram. */
-export function nodeRegisterView(n: PtNode): RegisterView {
+/**
+ * The descriptor as a register diagram. Large trees arrive without per-node
+ * `fields`: they are then decoded here from `desc` (a pure decoder of the
+ * 64-bit value), given the table's stage and granule.
+ */
+export function nodeRegisterView(n: PtNode, table?: { stage: 1 | 2; granule: 4096 | 16384 | 65536; lpa?: boolean }): RegisterView {
+  const fields = n.fields ?? (n.desc && table && n.kind !== 'root' ? descriptorFields(BigInt(n.desc), table.stage, n.level, table.granule, table.lpa ?? false) : []);
   const kind = n.kind === 'root' ? 'root table' : `${n.kind} descriptor`;
   const notes = [`Input ${iaRange(n)} (${formatSize(hexToBig(n.iaSize))})`, `Descriptor at ${normHex(n.addr)}`];
   if (n.oa) notes.push(n.kind === 'table' ? `Next-level table at ${normHex(n.oa)}` : `Output ${normHex(n.oa)}`);
@@ -409,7 +415,7 @@ export function nodeRegisterView(n: PtNode): RegisterView {
     title: `L${n.level} ${kind}${n.index >= 0 ? ` [${n.index}]` : ''}`,
     width: 64,
     raw: [n.desc ?? '0x0'],
-    fields: n.fields ?? [],
+    fields,
     notes,
     warnings: [],
   };
