@@ -23,7 +23,7 @@ describe('every lesson', () => {
         try {
           lesson = await meta.load();
         } catch (e) {
-          throw new Error(`lesson ${meta.id} does not load: ${(e as Error).message}`);
+          throw new Error(`lesson ${meta.id} does not load: ${(e as Error).message}`, { cause: e });
         }
         expect(lesson.id).toBe(meta.id);
         expect(PANELS).toContain(lesson.panel);

@@ -59,6 +59,14 @@ export interface ExplorerState {
   helpOpen: boolean;
   /** The panel shown in the main area. */
   panel: PanelId;
+  /** Embed mode: the scenario cannot be changed (Translate does nothing). */
+  readOnly: boolean;
+  /**
+   * Limits a forward move (a lesson's unanswered question): given the step
+   * shown and the step asked for, returns the furthest step allowed. Every
+   * way of moving (buttons, keys, slider, go-to, run-to) goes through goTo.
+   */
+  stepGate: ((from: number, to: number) => number) | null;
 
   // Actions
   goTo(step: number): void;
@@ -83,6 +91,8 @@ export interface ExplorerState {
   setPresentation(on: boolean): void;
   setHelpOpen(open: boolean): void;
   setPanel(panel: PanelId): void;
+  setReadOnly(on: boolean): void;
+  setStepGate(gate: ((from: number, to: number) => number) | null): void;
 }
 
 export const PANELS = ['walk', 'streams', 'tables', 'queues', 'hyp', 'costs'] as const;
@@ -142,10 +152,13 @@ export const explorerStore = createStore<ExplorerState>()((set, get) => ({
   presentation: false,
   helpOpen: false,
   panel: 'walk',
+  readOnly: false,
+  stepGate: null,
 
   goTo: (step) => {
     const s = get();
-    const i = clamp(step, s.stepInfo.length);
+    let i = clamp(step, s.stepInfo.length);
+    if (s.stepGate && i > s.step) i = Math.max(s.step, Math.min(i, clamp(s.stepGate(s.step, i), s.stepInfo.length)));
     if (i === s.step && s.snapshot?.step === i) return;
     set({ step: i, walkCursor: 0 });
     client?.goTo(i);
@@ -159,7 +172,9 @@ export const explorerStore = createStore<ExplorerState>()((set, get) => ({
     const hit = s.stepInfo.find((x) => x.index > s.step && x.tags.includes(tag));
     if (hit) s.goTo(hit.index);
   },
-  translate: (req) => client?.translate(req),
+  translate: (req) => {
+    if (!get().readOnly) client?.translate(req);
+  },
   selectStream: (sid, ssid = null) => set({ selectedSid: sid, selectedSsid: ssid }),
   selectTable: (id) => {
     set({ selectedTable: id, tree: null });
@@ -184,6 +199,8 @@ export const explorerStore = createStore<ExplorerState>()((set, get) => ({
   setPresentation: (on) => set({ presentation: on }),
   setHelpOpen: (open) => set({ helpOpen: open }),
   setPanel: (panel) => set({ panel }),
+  setReadOnly: (on) => set({ readOnly: on }),
+  setStepGate: (gate) => set({ stepGate: gate }),
 }));
 
 /** React hook over the vanilla store. */

@@ -1,7 +1,10 @@
-import { Suspense, lazy, useEffect, useRef, useState, type ChangeEvent } from 'react';
+import { Suspense, lazy, useEffect, useRef, useState, type ChangeEvent, type ReactNode } from 'react';
 import { useAppStore, type Theme } from '../state/store';
 import { PANELS, PANEL_LABEL, explorerStore, useExplorer, type PanelId } from '../state/explorer';
 import { encodeShare, parseImport } from '../state/share';
+import { lessonStore, onTrack, useLesson } from '../state/lesson';
+import { Embed } from './Embed';
+import { LESSONS_SEARCH, lessonSearch, type Route } from './route';
 import { Timeline } from './Timeline';
 import { HelpOverlay } from './HelpOverlay';
 import { useGlobalKeys } from './keys';
@@ -12,6 +15,9 @@ import { QueuesPanel } from './panels/QueuesPanel';
 import { HypervisorPanel } from './panels/HypervisorPanel';
 
 const CostPanel = lazy(() => import('./panels/CostPanel'));
+// The lesson views are loaded only on the pages that show them.
+const LessonPlayer = lazy(() => import('./lessons/LessonPlayer'));
+const LessonIndex = lazy(() => import('./lessons/LessonIndex'));
 
 const THEME_LABEL: Record<Theme, string> = {
   system: 'Theme: system',
@@ -61,9 +67,19 @@ function ShareBox() {
   const [copied, setCopied] = useState(false);
   const share = () => {
     const s = explorerStore.getState();
-    const hash = encodeShare({ scenario: s.scenario, step: s.step });
-    history.replaceState(null, '', `${location.pathname}${location.search}#${hash}`);
-    const u = location.href;
+    const lesson = lessonStore.getState().lesson;
+    let u: string;
+    if (lesson && onTrack(lesson, s)) {
+      // A lesson is shared by its address (the step is kept there).
+      u = `${location.origin}${location.pathname}${lessonSearch(lesson.id, s.step)}`;
+    } else if (lesson) {
+      // A lesson's scenario with a step added: share the scenario itself (outside the lesson).
+      u = `${location.origin}${location.pathname}#${encodeShare({ scenario: s.scenario, step: s.step })}`;
+    } else {
+      const hash = encodeShare({ scenario: s.scenario, step: s.step });
+      history.replaceState(null, '', `${location.pathname}${location.search}#${hash}`);
+      u = location.href;
+    }
     setUrl(u);
     setCopied(false);
     navigator.clipboard?.writeText(u).then(
@@ -89,23 +105,10 @@ function ShareBox() {
   );
 }
 
-export function App() {
+/** Theme and presentation mode live on <html> (one root size token scales the page). */
+function useRootAttributes(): void {
   const theme = useAppStore((s) => s.theme);
-  const cycleTheme = useAppStore((s) => s.cycleTheme);
   const presentation = useExplorer((s) => s.presentation);
-  const setPresentation = useExplorer((s) => s.setPresentation);
-  const panel = useExplorer((s) => s.panel);
-  const setPanel = useExplorer((s) => s.setPanel);
-  const title = useExplorer((s) => s.scenarioTitle);
-  const description = useExplorer((s) => s.scenarioDescription);
-  const status = useExplorer((s) => s.status);
-  const workerError = useExplorer((s) => s.workerError);
-  const loadError = useExplorer((s) => s.loadError);
-  const restart = useExplorer((s) => s.restartWorker);
-  const setHelpOpen = useExplorer((s) => s.setHelpOpen);
-  const importRef = useRef<HTMLInputElement>(null);
-  useGlobalKeys();
-
   useEffect(() => {
     const root = document.documentElement;
     if (theme === 'system') root.removeAttribute('data-theme');
@@ -115,6 +118,88 @@ export function App() {
   useEffect(() => {
     document.documentElement.toggleAttribute('data-presentation', presentation);
   }, [presentation]);
+}
+
+function SkipLink({ children }: { children: ReactNode }) {
+  return (
+    <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2 dark:focus:bg-slate-900">
+      {children}
+    </a>
+  );
+}
+
+/** Presentation and theme buttons (every full page has them). */
+function ViewButtons() {
+  const theme = useAppStore((s) => s.theme);
+  const cycleTheme = useAppStore((s) => s.cycleTheme);
+  const presentation = useExplorer((s) => s.presentation);
+  const setPresentation = useExplorer((s) => s.setPresentation);
+  return (
+    <>
+      <button type="button" className={btn} aria-pressed={presentation} onClick={() => setPresentation(!presentation)}>
+        Presentation
+      </button>
+      <button type="button" onClick={cycleTheme} aria-label={`${THEME_LABEL[theme]} (click to change)`} className={btn}>
+        {THEME_LABEL[theme]}
+      </button>
+    </>
+  );
+}
+
+/**
+ * The page for the address: the lesson index (`?lessons`), one panel embedded
+ * (`?embed&panel=…`), or the explorer (with a lesson's bar for `?lesson=…`).
+ */
+export function App({ route = { view: 'explorer', lesson: null, step: null, embed: null } }: { route?: Route }) {
+  useRootAttributes();
+  if (route.view === 'lessons') return <LessonIndexPage />;
+  if (route.embed)
+    return (
+      <Embed embed={route.embed} lessonId={route.lesson}>
+        <Panel id={route.embed.panel} />
+      </Embed>
+    );
+  return <Explorer inLesson={route.lesson !== null} />;
+}
+
+function LessonIndexPage() {
+  return (
+    <div className="flex min-h-screen flex-col">
+      <SkipLink>Skip to the lessons</SkipLink>
+      <header className="border-b border-slate-300 bg-slate-50 dark:border-slate-700 dark:bg-slate-900">
+        <div className="flex flex-wrap items-center gap-2 px-4 py-2">
+          <h1 className="mr-auto text-[1.125rem] font-semibold tracking-tight">SMMUv3 / pKVM explorer</h1>
+          <a className={btn} href={location.pathname}>
+            Open the explorer
+          </a>
+          <ViewButtons />
+        </div>
+      </header>
+      <main id="main" tabIndex={-1} className="w-full flex-1 px-4 py-4">
+        <Suspense fallback={<p role="status">Loading the lessons…</p>}>
+          <LessonIndex />
+        </Suspense>
+      </main>
+    </div>
+  );
+}
+
+function Explorer({ inLesson }: { inLesson: boolean }) {
+  const panel = useExplorer((s) => s.panel);
+  const setPanel = useExplorer((s) => s.setPanel);
+  const title = useExplorer((s) => s.scenarioTitle);
+  const description = useExplorer((s) => s.scenarioDescription);
+  const status = useExplorer((s) => s.status);
+  const workerError = useExplorer((s) => s.workerError);
+  const loadError = useExplorer((s) => s.loadError);
+  const restart = useExplorer((s) => s.restartWorker);
+  const setHelpOpen = useExplorer((s) => s.setHelpOpen);
+  const stepInfo = useExplorer((s) => s.stepInfo);
+  const lesson = useLesson((s) => s.lesson);
+  // While a lesson plays on its own scenario, its bar shows the narration (larger) instead of the timeline and the description.
+  const lessonNarrates = inLesson && lesson !== null && onTrack(lesson, { stepInfo, scenarioTitle: title });
+  const importRef = useRef<HTMLInputElement>(null);
+  useGlobalKeys();
 
   const onImport = async (e: ChangeEvent<HTMLInputElement>) => {
     const file = e.target.files?.[0];
@@ -143,15 +228,26 @@ export function App() {
 
   return (
     <div className="flex min-h-screen flex-col">
-      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2 dark:focus:bg-slate-900">
-        Skip to the panels
-      </a>
+      <SkipLink>Skip to the panels</SkipLink>
       <header className="border-b border-slate-300 bg-slate-50 dark:border-slate-700 dark:bg-slate-900">
         <div className="flex flex-wrap items-center gap-2 px-4 py-2">
           <h1 className="mr-auto text-[1.125rem] font-semibold tracking-tight">
             SMMUv3 / pKVM explorer
             {title && <span className="ml-3 text-[0.9375rem] font-normal text-slate-700 dark:text-slate-300">{title}</span>}
           </h1>
+          <a className={btn} href={LESSONS_SEARCH}>
+            Lessons
+          </a>
+          <a
+            className={btn}
+            href="?build"
+            onClick={(e) => {
+              // The link carries the current scenario; build it at click time (the document may have changed).
+              e.currentTarget.href = `?build#${encodeShare({ scenario: explorerStore.getState().scenario, step: 0 })}`;
+            }}
+          >
+            Edit in the builder
+          </a>
           <ShareBox />
           <button type="button" className={btn} onClick={() => download(fileName(title), JSON.stringify(explorerStore.getState().scenario, null, 2) + '\n')}>
             Export JSON
@@ -160,12 +256,7 @@ export function App() {
             Import JSON
           </button>
           <input ref={importRef} type="file" accept="application/json,.json" className="hidden" aria-label="Import a scenario file" onChange={(e) => void onImport(e)} data-testid="import-file" />
-          <button type="button" className={btn} aria-pressed={presentation} onClick={() => setPresentation(!presentation)}>
-            Presentation
-          </button>
-          <button type="button" onClick={cycleTheme} aria-label={`${THEME_LABEL[theme]} (click to change)`} className={btn}>
-            {THEME_LABEL[theme]}
-          </button>
+          <ViewButtons />
           <button type="button" className={btn} onClick={() => setHelpOpen(true)} aria-label="Keyboard shortcuts (?)">
             ?
           </button>
@@ -196,8 +287,13 @@ export function App() {
           {workerError}
         </div>
       )}
-      <Timeline />
-      {description && <p className="narration px-4 pt-2 text-[0.9375rem] text-slate-700 dark:text-slate-300">{description}</p>}
+      <Timeline hideNote={lessonNarrates} />
+      {inLesson && (
+        <Suspense fallback={<p role="status" className="px-4 py-2">Loading the lesson…</p>}>
+          <LessonPlayer />
+        </Suspense>
+      )}
+      {description && !lessonNarrates && <p className="narration px-4 pt-2 text-[0.9375rem] text-slate-700 dark:text-slate-300">{description}</p>}
       <nav aria-label="Panels" className="px-4 pt-3">
         <div role="tablist" aria-label="Panels" className="flex flex-wrap gap-1 border-b border-slate-300 dark:border-slate-700">
           {PANELS.map((p, i) => (

@@ -19,8 +19,11 @@ const TAG_STYLE: Partial<Record<StepTag, string>> = {
 const btn =
   'rounded border border-slate-400 px-2 py-1 text-[0.875rem] hover:bg-slate-100 disabled:cursor-not-allowed disabled:opacity-50 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-sky-600 dark:border-slate-500 dark:hover:bg-slate-800';
 
-/** The timeline: slider, step buttons, go-to-step, run to the next event of a kind, and the step's sentence. */
-export function Timeline() {
+/**
+ * The timeline: slider, step buttons, go-to-step, run to the next event of a kind, and the step's sentence.
+ * `hideNote`: a lesson shows the step's narration itself, larger, so the timeline leaves it out.
+ */
+export function Timeline({ hideNote = false }: { hideNote?: boolean } = {}) {
   const step = useExplorer((s) => s.step);
   const info = useExplorer((s) => s.stepInfo);
   const goTo = useExplorer((s) => s.goTo);
@@ -122,7 +125,7 @@ export function Timeline() {
               {cur.tags.length > 0 && <span className="ml-2 text-[0.75rem] text-slate-600 dark:text-slate-300">[{cur.tags.join(', ')}]</span>}
             </p>
             <p>{cur.text}</p>
-            {cur.note && <p className="narration mt-1 text-slate-700 italic dark:text-slate-200">{cur.note}</p>}
+            {cur.note && !hideNote && <p className="narration mt-1 text-slate-700 italic dark:text-slate-200">{cur.note}</p>}
           </>
         ) : (
           <p>The machine after boot{n > 0 ? ': press → (or ▶) to run the first step.' : '.'}</p>
