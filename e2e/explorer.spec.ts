@@ -1,29 +1,13 @@
 import { expect, test, type Page } from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
 import { deflateSync, strToU8 } from 'fflate';
 import { toBase64Url } from '../src/state/share';
+import { axeClean, ready, stepIs as stepOf, watchErrors } from './helpers';
 
 /** A link payload as the app writes one (raw DEFLATE, base64url). */
 const compressToEncodedURIComponent = (text: string): string => toBase64Url(deflateSync(strToU8(text)));
 
-/** Collect console errors and uncaught exceptions of a page. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  return errors;
-}
-
-async function ready(page: Page): Promise<void> {
-  await expect(page.getByTestId('step-counter')).toHaveText(/Step \d+ \/ \d+/);
-  await expect(page.locator('main')).toHaveAttribute('aria-busy', 'false');
-}
-
-async function stepIs(page: Page, i: number, n = 8): Promise<void> {
-  await expect(page.getByTestId('step-counter')).toHaveText(`Step ${i} / ${n}`);
-}
+/** The default scenario has 8 steps. */
+const stepIs = (page: Page, i: number, n = 8): Promise<void> => stepOf(page, i, n);
 
 test('loads the default scenario with no console errors', async ({ page }) => {
   const errors = watchErrors(page);
@@ -164,8 +148,7 @@ for (const scheme of ['light', 'dark'] as const) {
         await expect(page.locator('[role="tree"]').first()).toBeVisible();
       }
       if (name === 'Stream table') await page.getByRole('row').nth(1).click();
-      const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-      expect(r.violations.map((v) => `${name}: ${v.id} (${v.nodes.length}) ${v.nodes[0]?.target}`)).toEqual([]);
+      await axeClean(page, name);
     }
   });
 }

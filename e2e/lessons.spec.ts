@@ -1,39 +1,15 @@
 import { expect, test, type Page } from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
 import { LESSONS, type LessonMeta } from '../src/lessons';
 import type { Lesson } from '../src/lessons/types';
 import { DEFAULT_SCENARIO } from '../src/scenario/library/default';
 import { encodeShare } from '../src/state/share';
+import { axeClean, ready, stepIs, watchErrors } from './helpers';
 const PROGRESS_KEY = 'smmu-explorer.lesson-progress.v1';
-
-/** Collect console errors and uncaught exceptions of a page. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  return errors;
-}
-
-async function ready(page: Page): Promise<void> {
-  await expect(page.getByTestId('step-counter')).toHaveText(/Step \d+ \/ [1-9]\d*/);
-  await expect(page.locator('main')).toHaveAttribute('aria-busy', 'false');
-}
-
-async function stepIs(page: Page, i: number, n: number): Promise<void> {
-  await expect(page.getByTestId('step-counter')).toHaveText(`Step ${i} / ${n}`);
-}
 
 /** Switch the colour scheme and reload (so no colour transition is caught half-way). */
 async function scheme(page: Page, colorScheme: 'light' | 'dark'): Promise<void> {
   await page.emulateMedia({ colorScheme, reducedMotion: 'reduce' });
   await page.reload();
-}
-
-async function axeClean(page: Page, where: string): Promise<void> {
-  const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  expect(r.violations.map((v) => `${where}: ${v.id} (${v.nodes.length}) ${v.nodes[0]?.target}`)).toEqual([]);
 }
 
 /** The lesson's content, or null (with the reason) while its module does not exist yet. */

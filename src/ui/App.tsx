@@ -13,6 +13,7 @@ import { StreamTablePanel } from './panels/StreamTablePanel';
 import { PageTreePanel } from './panels/PageTreePanel';
 import { QueuesPanel } from './panels/QueuesPanel';
 import { HypervisorPanel } from './panels/HypervisorPanel';
+import { download, scenarioFileName as fileName } from './download';
 
 const CostPanel = lazy(() => import('./panels/CostPanel'));
 // The lesson views are loaded only on the pages that show them.
@@ -27,19 +28,6 @@ const THEME_LABEL: Record<Theme, string> = {
 
 const btn =
   'rounded-md border border-slate-400 px-3 py-1.5 text-[0.875rem] hover:bg-slate-100 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-sky-600 dark:border-slate-500 dark:hover:bg-slate-800';
-
-function download(name: string, text: string, type = 'application/json'): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
-function fileName(title: string): string {
-  return (title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'scenario') + '.json';
-}
 
 function Panel({ id }: { id: PanelId }) {
   switch (id) {

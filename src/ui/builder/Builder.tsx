@@ -41,6 +41,7 @@ import {
   type RawStep,
 } from './model';
 import { validateDoc } from './validate';
+import { download, scenarioFileName as fileName } from '../download';
 
 /** Steps shown expanded when a scenario is loaded with at most this many. */
 const EXPAND_UP_TO = 30;
@@ -56,19 +57,6 @@ function storage(): Storage | null {
 /** The explorer URL that opens `doc` at step 0 (a share link: the hash holds the document). */
 export function shareUrl(doc: unknown): string {
   return `${location.origin}${location.pathname}#${encodeShare({ scenario: doc, step: 0 })}`;
-}
-
-function download(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
-function fileName(title: string | undefined): string {
-  return ((title ?? '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'scenario') + '.json';
 }
 
 function Section({ id, title, children, className = '' }: { id: string; title: ReactNode; children: ReactNode; className?: string }) {
