@@ -11,6 +11,7 @@ export const SHORTCUTS: Array<[string, string]> = [
   ['Esc', 'Close this help'],
   ['↑ / ↓ in the stream table', 'Select the previous / next StreamID'],
   ['Arrows in the page-table tree', 'Move, expand (→) and collapse (←) nodes'],
+  ['In a lesson', 'A step with a question waits for your answer: → and the other moves stop before it'],
 ];
 
 /** The `?` overlay listing every shortcut. A modal dialog: focus moves in and is restored on close. */
