@@ -8,7 +8,7 @@ import { u64Out } from '../cli/json';
 import { REGISTERS } from '../emu/smmu/registers';
 import type { Machine } from './machine';
 import type { Scenario } from './scenario';
-import type { LogEntry, PtTree, RegValue, Snapshot, StreamRow } from './view';
+import type { LogEntry, PtTableRef, PtTree, RegValue, Snapshot, StreamRow } from './view';
 import { ownershipView } from './views/ownership';
 import { ptTree } from './views/pttree';
 import { errorView, queueView } from './views/queues';
@@ -52,10 +52,14 @@ function rows(m: Machine, s: Scenario): StreamRow[] {
   return streamRows(m.smmu, m.mem, { devices: devices(s), sids, max: MAX_STREAM_ROWS, skipPlainAbort: true });
 }
 
+/** The page tables the STEs and CDs reach; a table is the hypervisor's when its root page is not the host's to access (paravirt domains, the hyp's S2). */
+function tableRefs(m: Machine, streams: StreamRow[]): PtTableRef[] {
+  return tableRefsFromStreams(streams, m.smmu).map((t) => ({ ...t, owner: m.own.hostCanAccess(Number(BigInt(t.root) >> 12n)) ? ('host' as const) : ('hyp' as const) }));
+}
+
 export function buildSnapshot(m: Machine, ctx: SnapshotContext): Snapshot {
   const streams = rows(m, ctx.scenario);
-  // A table is the hypervisor's when its root page is not the host's to access (paravirt domains, the hyp's S2).
-  const tables = tableRefsFromStreams(streams, m.smmu).map((t) => ({ ...t, owner: m.own.hostCanAccess(Number(BigInt(t.root) >> 12n)) ? ('host' as const) : ('hyp' as const) }));
+  const tables = tableRefs(m, streams);
   const warnings: Snapshot['warnings'] = [];
   for (const r of streams) {
     for (const w of r.ste.warnings) warnings.push({ where: `STE ${r.sid}`, text: w });
@@ -88,6 +92,6 @@ export function buildSnapshot(m: Machine, ctx: SnapshotContext): Snapshot {
 /** The page table `tableId` (an id from the snapshot's `tables`) read from memory, or null when it is not there at this step. */
 export function buildTree(m: Machine, tableId: string, scenario?: Scenario): PtTree | null {
   const streams = scenario ? rows(m, scenario) : streamRows(m.smmu, m.mem);
-  const ref = tableRefsFromStreams(streams, m.smmu).find((t) => t.id === tableId);
+  const ref = tableRefs(m, streams).find((t) => t.id === tableId);
   return ref ? { ...ptTree(m.mem, ref, 20000, false, false), lpa: false } : null;
 }

@@ -49,7 +49,7 @@ export function Timeline({ hideNote = false }: { hideNote?: boolean } = {}) {
     <section aria-label="Timeline" className="border-b border-slate-300 bg-slate-50 px-4 py-2 dark:border-slate-700 dark:bg-slate-900">
       <div className="flex flex-wrap items-center gap-2">
         <button type="button" className={btn} onClick={() => goTo(0)} disabled={step === 0} aria-label="First step (Home)">
-          ⏮
+          «
         </button>
         <button type="button" className={btn} onClick={() => goTo(step - 1)} disabled={step === 0} aria-label="Previous step (Left arrow)">
           ◀
@@ -58,7 +58,7 @@ export function Timeline({ hideNote = false }: { hideNote?: boolean } = {}) {
           ▶
         </button>
         <button type="button" className={btn} onClick={() => goTo(n)} disabled={step >= n} aria-label="Last step (End)">
-          ⏭
+          »
         </button>
         <div className="relative min-w-[12rem] flex-1">
           <input
