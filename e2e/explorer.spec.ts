@@ -101,6 +101,20 @@ test('a corrupted or hostile link shows a clear message and the default scenario
   expect(errors).toEqual([]);
 });
 
+test('the "Skip to the panels" link moves focus and keeps the scenario and step', async ({ page }) => {
+  await page.goto('/');
+  await ready(page);
+  await page.getByLabel('Go to step').fill('3');
+  await page.getByRole('button', { name: 'Go', exact: true }).click();
+  await stepIs(page, 3);
+  await page.getByRole('link', { name: 'Skip to the panels' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(/#main$/);
+  await page.waitForTimeout(300);
+  await stepIs(page, 3);
+  await expect(page.getByTestId('load-error')).toHaveCount(0);
+});
+
 test('a Worker crash is reported and the emulator restarts at the same step', async ({ page }) => {
   await page.goto('/');
   await ready(page);

@@ -93,9 +93,11 @@ if (route.view === 'build') {
 
 window.addEventListener('hashchange', () => {
   // Our own Share button writes the hash with replaceState (no event); a pasted or edited link lands here.
+  // Only a scenario link counts: an in-page anchor (the "Skip to the panels" link's #main) must not reload anything.
+  if (!location.hash.startsWith('#s=')) return;
   if (route.view === 'explorer' && route.lesson === null) {
     openFromHash();
-  } else if (route.view !== 'build' && location.hash) {
+  } else if (route.view !== 'build') {
     // A share link pasted onto a lesson or the index: open it in the explorer.
     location.replace(`${location.pathname}${location.hash}`);
   }

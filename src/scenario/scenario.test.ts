@@ -335,7 +335,7 @@ describe('record: tags, labels, texts', () => {
   it('record calls onStep after every step with the 1-based index', () => {
     const { scenario } = parseScenario(DEFAULT_SCENARIO);
     const seen: number[] = [];
-    record(scenario, (i) => seen.push(i));
+    record(scenario, { onStep: (i) => seen.push(i) });
     expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 

@@ -276,20 +276,26 @@ export interface Recording {
   results: HypResult[];
 }
 
-/** Run a scenario to its end, recording each step's label, text, tags and result. */
-export function record(s: Scenario, onStep?: (i: number, m: Machine) => void): { recording: Recording; machine: Machine } {
-  const m = bootMachine(s);
+/**
+ * Run a scenario to its end, recording each step's label, text, tags and
+ * result. `machine`: run on this one (booted from `s`) rather than a new
+ * machine; `onLog`: receive each step's log entries; `onStep`: called after each step.
+ */
+export function record(s: Scenario, opts: { machine?: Machine; onLog?: (entries: LogEntry[]) => void; onStep?: (i: number, m: Machine) => void } = {}): { recording: Recording; machine: Machine } {
+  const m = opts.machine ?? bootMachine(s);
   const steps: StepInfo[] = [];
   const results: HypResult[] = [];
   s.steps.forEach((st, i) => {
     const step = st as Step & { note?: string };
     const before = tagBaseline(m);
+    const mark = opts.onLog ? logMark(m) : null;
     const r = m.step(step);
     results.push(r);
     const info: StepInfo = { index: i + 1, do: step.do, label: stepLabel(step), tags: stepTags(step, r, m, before), result: r, text: stepText(step, r) };
     if (step.note) info.note = step.note;
     steps.push(info);
-    onStep?.(i + 1, m);
+    if (mark) opts.onLog?.(stepLog(i + 1, step, r, m, mark));
+    opts.onStep?.(i + 1, m);
   });
   return { recording: { scenario: s, steps, results }, machine: m };
 }

@@ -160,7 +160,7 @@ describe('Session: determinism and step back = rebuild', () => {
     const { scenario } = parseScenario(DEFAULT_SCENARIO);
     // The pure run: counts after each step, with no snapshot ever built.
     const pure: CostCounts[] = [];
-    const { machine } = record(scenario, (_i, m) => pure.push(m.counts()));
+    const { machine } = record(scenario, { onStep: (_i, m) => pure.push(m.counts()) });
     // A session builds a snapshot (and trees) at every step on its one machine.
     const s = new Session(DEFAULT_SCENARIO);
     for (let i = 1; i <= 8; i++) {

@@ -31,8 +31,17 @@ export class Session {
     const { scenario, raw } = parseScenario(doc);
     this.scenario = scenario;
     this.doc = raw as Record<string, unknown>;
-    this.recording = record(scenario).recording;
+    // Record every step on the machine the session then keeps (placed at the last step):
+    // opening a scenario at its end runs it once, not twice.
     this.m = bootMachine(scenario, true);
+    this.recording = record(scenario, {
+      machine: this.m,
+      onLog: (entries) => {
+        this.logs.push(...entries);
+        if (this.logs.length > LOG_KEEP * 2) this.logs = this.logs.slice(-LOG_KEEP);
+      },
+    }).recording;
+    this.at = scenario.steps.length;
   }
 
   get length(): number {

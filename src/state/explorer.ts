@@ -191,7 +191,8 @@ export const explorerStore = createStore<ExplorerState>()((set, get) => ({
   cancelCompare: () => client?.cancelCompare(),
   restartWorker: () => client?.restart(),
   loadScenario: (doc, step = 0) => {
-    set({ scenario: doc, step, walkCursor: 0, selectedTable: null, tree: null });
+    // The old timeline goes with the old scenario (a lesson's question gate must not judge the new one by it).
+    set({ scenario: doc, step, stepInfo: [], walkCursor: 0, selectedTable: null, tree: null });
     client?.load(doc, step);
   },
   injectFault: (how) => client?.inject(how),

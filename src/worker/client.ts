@@ -9,8 +9,14 @@ import { type ExplorerCommands, explorerStore } from '../state/explorer';
 import type { CompareWorkload, PtTree, Snapshot, WalkRequestView } from '../scenario/view';
 import { PROTOCOL_VERSION, type Request, type Response, unpack } from './protocol';
 
-/** A request unanswered for this long means the Worker is stuck. */
+/**
+ * The Worker answers requests in order. It is stuck when it has sent nothing
+ * for this long while a request is waiting (time queued behind other work
+ * does not count: the clock restarts at each message it sends). Loading a
+ * scenario runs every step once, so a load gets longer.
+ */
 const HANG_MS = 10_000;
+const LOAD_HANG_MS = 60_000;
 
 type Pending = { type: Request['type']; sent: number };
 
@@ -23,6 +29,11 @@ export class WorkerClient implements ExplorerCommands {
   /** The latest navigation request: older snapshots arriving later are dropped. */
   private latestGoto = 0;
   private latestTree = 0;
+  /** When the Worker last sent anything. */
+  private lastHeard = 0;
+  /** Navigation: one `goto` in flight at a time; a newer target waits here (older ones are dropped). */
+  private gotoInFlight = false;
+  private queuedGoto: number | null = null;
 
   constructor(private readonly factory: () => Worker) {}
 
@@ -36,7 +47,12 @@ export class WorkerClient implements ExplorerCommands {
       this.crashed(`The emulator stopped with an error: ${ev.message || 'unknown error'}.`);
     };
     w.onmessageerror = () => this.crashed('The emulator sent a message the page could not read.');
-    explorerStore.setState({ status: 'booting', workerError: null });
+    const cmp = explorerStore.getState().compare;
+    // A comparison running in the old Worker is gone with it.
+    explorerStore.setState({ status: 'booting', workerError: null, compare: cmp.status === 'running' ? { ...cmp, status: 'cancelled', progress: undefined } : cmp });
+    this.gotoInFlight = false;
+    this.queuedGoto = null;
+    this.lastHeard = Date.now();
     this.watchdog = setInterval(() => this.checkHang(), 1000);
     this.send({ v: 1, id: this.id(), type: 'load', doc, step });
   }
@@ -55,20 +71,18 @@ export class WorkerClient implements ExplorerCommands {
 
   private send(req: Request): void {
     if (!this.worker) return;
+    if (this.pending.size === 0) this.lastHeard = Date.now();
     if (req.type !== 'cancel') this.pending.set(req.id, { type: req.type, sent: Date.now() });
     if (req.type !== 'compare' && req.type !== 'cancel') explorerStore.setState({ status: explorerStore.getState().status === 'crashed' ? 'crashed' : 'busy' });
     this.worker.postMessage(req);
   }
 
   private checkHang(): void {
-    const now = Date.now();
-    for (const [, p] of this.pending) {
-      // The comparison reports progress; it is watched through that instead.
-      if (p.type !== 'compare' && now - p.sent > HANG_MS) {
-        this.crashed(`The emulator has not answered for ${Math.round((now - p.sent) / 1000)} s (stuck on "${p.type}").`);
-        return;
-      }
-    }
+    const waiting = [...this.pending.values()].filter((p) => p.type !== 'compare');
+    if (waiting.length === 0) return;
+    const limit = waiting.some((p) => p.type === 'load' || p.type === 'translate') ? LOAD_HANG_MS : HANG_MS;
+    const silent = Date.now() - this.lastHeard;
+    if (silent > limit) this.crashed(`The emulator has not answered for ${Math.round(silent / 1000)} s (stuck on "${waiting[0].type}").`);
   }
 
   private crashed(message: string): void {
@@ -84,6 +98,7 @@ export class WorkerClient implements ExplorerCommands {
   }
 
   private receive(msg: Response): void {
+    this.lastHeard = Date.now();
     if (!msg || msg.v !== PROTOCOL_VERSION) {
       this.crashed('The emulator speaks a different protocol version; reload the page.');
       return;
@@ -113,6 +128,7 @@ export class WorkerClient implements ExplorerCommands {
       }
       case 'snapshot': {
         this.settle(msg.id);
+        this.gotoDone();
         if (msg.id < this.latestGoto) return;
         const snap = unpack<Snapshot>(msg.snapshot);
         const prevStep = explorerStore.getState().snapshot?.step;
@@ -143,10 +159,14 @@ export class WorkerClient implements ExplorerCommands {
         this.settle(msg.id);
         return;
       case 'error': {
+        const type = this.pending.get(msg.id)?.type;
         this.settle(msg.id);
         const s = explorerStore.getState();
         if (this.compareId === msg.id) explorerStore.setState({ compare: { ...s.compare, status: 'error', error: msg.message } });
         else explorerStore.setState({ workerError: `The emulator reported an error: ${msg.message}` });
+        // A failed navigation leaves the page on the step it shows.
+        if (type === 'goto' || type === 'translate') explorerStore.setState({ step: s.snapshot?.step ?? 0 });
+        if (type === 'goto') this.gotoDone();
         return;
       }
     }
@@ -155,9 +175,22 @@ export class WorkerClient implements ExplorerCommands {
   // ExplorerCommands
 
   goTo(step: number): void {
+    // Holding a key must not queue hundreds of requests: one in flight, the newest target next.
+    if (this.gotoInFlight) {
+      this.queuedGoto = step;
+      return;
+    }
     const id = this.id();
     this.latestGoto = id;
+    this.gotoInFlight = true;
     this.send({ v: 1, id, type: 'goto', step });
+  }
+
+  private gotoDone(): void {
+    this.gotoInFlight = false;
+    const next = this.queuedGoto;
+    this.queuedGoto = null;
+    if (next !== null) this.goTo(next);
   }
 
   translate(req: WalkRequestView): void {

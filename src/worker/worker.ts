@@ -25,16 +25,28 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function load(id: number, doc: unknown, step: number): void {
+/**
+ * Load a scenario. A document that is refused (invalid, or a bug while
+ * running it) falls back to the default scenario with the reason — unless
+ * `keepOnError` (an edit of the current scenario, such as an added DMA): then
+ * the current scenario stays and the page gets an error.
+ */
+function load(id: number, doc: unknown, step: number, keepOnError = false): void {
   let error: LoadedInfo['error'] = null;
+  let next: Session;
   try {
-    session = new Session(doc);
+    next = new Session(doc);
   } catch (e) {
-    if (!(e instanceof CliInputError)) throw e;
-    error = { message: e.message, path: e.path };
-    session = new Session(DEFAULT_SCENARIO);
+    const why = e instanceof CliInputError ? { message: e.message, path: e.path } : { message: `the emulator failed while running it: ${errorText(e)}`, path: '' };
+    if (keepOnError && session) {
+      post({ v: PROTOCOL_VERSION, id, type: 'error', message: `${why.message}${why.path ? ` (at ${why.path})` : ''}` });
+      return;
+    }
+    error = why;
+    next = new Session(DEFAULT_SCENARIO);
     step = 0;
   }
+  session = next;
   const s = session;
   const steps: StepInfo[] = s.recording.steps;
   const info: LoadedInfo = { doc: s.doc, title: s.scenario.title ?? 'Untitled scenario', description: s.scenario.description ?? '', steps, error };
@@ -85,7 +97,7 @@ function handle(req: Request): void {
     case 'translate': {
       if (!session) throw new Error('no scenario loaded');
       const doc = session.withDma(req.after, req.req);
-      load(req.id, doc, session.clampStep(req.after) + 1);
+      load(req.id, doc, session.clampStep(req.after) + 1, true);
       return;
     }
     case 'tree': {

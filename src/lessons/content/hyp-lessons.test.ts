@@ -50,8 +50,10 @@ const runs = new Map<string, Run>();
 function runDoc(doc: unknown): Run {
   const { scenario } = parseScenario(doc);
   const counts: CostCounts[] = [];
-  const { recording, machine } = record(scenario, (_i, m) => {
-    counts.push(m.counts());
+  const { recording, machine } = record(scenario, {
+    onStep: (_i, m) => {
+      counts.push(m.counts());
+    },
   });
   // counts[0] must be the boot counts: rebuild them from a zero-step run.
   const boot = record({ ...scenario, steps: [] }).machine.counts();
