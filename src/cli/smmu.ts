@@ -15,6 +15,7 @@ import { CERROR_NAMES, type CerrorCode } from '../emu/smmu/commands';
 import { type SmmuFeatures, featuresError, withDefaults } from '../emu/smmu/features';
 import { CMDQ_CONS_ERR_SHIFT, CR0_CMDQEN, CR0_EVTQEN, REG_BY_NAME } from '../emu/smmu/registers';
 import { Smmu, type TranslateResult } from '../emu/smmu/smmu';
+import type { EventRecord } from '../emu/smmu/events';
 import type { TraceEntry } from '../emu/walk';
 import { CliInputError, parseInput, parseU64, u64, u64Out } from './json';
 
@@ -271,7 +272,8 @@ function hexOrNull(v: bigint | undefined): string | null {
   return v === undefined ? null : u64Out(v);
 }
 
-function traceOut(trace: readonly TraceEntry[]): TraceOut[] {
+/** The contract's trace entries for a translation's trace. */
+export function traceOut(trace: readonly TraceEntry[]): TraceOut[] {
   return trace.map((t) => ({
     // Configuration fetches (stage 0 internally: STE, CD, L1STD, L1CD) are reported as stage 1.
     stage: t.stage === 2 ? 2 : 1,
@@ -280,6 +282,15 @@ function traceOut(trace: readonly TraceEntry[]): TraceOut[] {
     desc: hexOrNull(t.desc),
     purpose: t.purpose,
   }));
+}
+
+/** The contract's fault object for an event record raised by a transaction at `iova`. */
+export function faultOut(e: EventRecord, iova: bigint): FaultOut {
+  const fault: FaultOut = { type: e.type, code: u64Out(BigInt(e.code)), sid: e.sid, ssid: e.ssid, input_addr: u64Out(BigInt.asUintN(64, iova)) };
+  if (e.ipa !== undefined) fault.ipa = u64Out(e.ipa);
+  if (e.s2 !== undefined) fault.stage = e.s2 ? 2 : 1;
+  if (e.cls !== undefined) fault.class = e.cls;
+  return fault;
 }
 
 function translateOut(r: TranslateResult, iova: bigint): SmmuResult {
@@ -295,17 +306,7 @@ function translateOut(r: TranslateResult, iova: bigint): SmmuResult {
       out = { abort: true };
       break;
     case 'fault': {
-      const e = r.event;
-      const fault: FaultOut = {
-        type: e.type,
-        code: u64Out(BigInt(e.code)),
-        sid: e.sid,
-        ssid: e.ssid,
-        input_addr: u64Out(BigInt.asUintN(64, iova)),
-      };
-      if (e.ipa !== undefined) fault.ipa = u64Out(e.ipa);
-      if (e.s2 !== undefined) fault.stage = e.s2 ? 2 : 1;
-      if (e.cls !== undefined) fault.class = e.cls;
+      const fault = faultOut(r.event, iova);
       out = { fault };
       break;
     }

@@ -17,20 +17,20 @@
 import { z } from 'zod';
 import { IOMMU_CACHE, IOMMU_MMIO, IOMMU_NOEXEC, IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE } from '../emu/iopgtable';
 import { PA_LIMIT, PhysicalMemory, type RamRange, TableAllocator } from '../emu/memory';
-import { SmmuDomain, SmmuDriver, SmmuDriverError, directPort, iommuPgsize, type MmioPort } from '../emu/host/smmu-driver';
+import { SmmuDomain, SmmuDriver, SmmuDriverError, directPort, type MmioPort } from '../emu/host/smmu-driver';
 import { type SmmuFeatures, featuresError } from '../emu/smmu/features';
 import { REG_BY_NAME } from '../emu/smmu/registers';
 import { decodeCommand } from '../emu/smmu/commands';
 import { Smmu, type TranslateRequest, type TranslateResult } from '../emu/smmu/smmu';
 import { type CostCounts, type CostParams, DEFAULT_COSTS, modelledTime, zeroCounts } from '../emu/hyp/cost';
-import { PROPERTIES } from '../emu/hyp/designs';
+import { PROPERTIES, pteCount } from '../emu/hyp/designs';
 import { IdentityHyp } from '../emu/hyp/identity';
 import { type CheckOptions, checkInvariants } from '../emu/hyp/invariants';
 import { NestedHyp } from '../emu/hyp/nested';
 import { type OwnershipOp, type OwnershipResult, PageOwnership } from '../emu/hyp/ownership';
 import { type HvcResult, ParavirtHyp } from '../emu/hyp/paravirt';
 import { CliInputError, parseInput, parseU64, u64, u64Out } from '../cli/json';
-import { FEATURE_FIELD, type FaultOut, SmmuInput, TRANSACTION, mapFeatures } from '../cli/smmu';
+import { FEATURE_FIELD, type FaultOut, SmmuInput, TRANSACTION, type TraceOut, faultOut, mapFeatures, traceOut } from '../cli/smmu';
 
 // ---------------------------------------------------------------------------
 // Input schema
@@ -275,14 +275,6 @@ export interface InvariantsOut {
 
 export type HypResult = RetOut | DmaOut | InvariantsOut;
 
-export interface TraceOut {
-  stage: 1 | 2;
-  level: number;
-  addr: string;
-  desc: string | null;
-  purpose: string;
-}
-
 export interface HypOutput {
   results: HypResult[];
   invariants: InvariantsOut;
@@ -519,36 +511,9 @@ export function dmaOut(r: TranslateResult, iova: bigint): DmaOut {
       return { pa: u64Out(r.pa) };
     case 'abort':
       return { abort: true };
-    case 'fault': {
-      const e = r.event;
-      const fault: FaultOut = { type: e.type, code: u64Out(BigInt(e.code)), sid: e.sid, ssid: e.ssid, input_addr: u64Out(iova) };
-      if (e.ipa !== undefined) fault.ipa = u64Out(e.ipa);
-      if (e.s2 !== undefined) fault.stage = e.s2 ? 2 : 1;
-      if (e.cls !== undefined) fault.class = e.cls;
-      return { fault };
-    }
+    case 'fault':
+      return { fault: faultOut(r.event, iova) };
   }
-}
-
-/** The contract's trace entries (the `smmu` command's format). */
-function traceOut(r: TranslateResult): TraceOut[] {
-  return (r.trace ?? []).map((t) => ({ stage: t.stage === 2 ? 2 : 1, level: t.level, addr: u64Out(t.addr), desc: t.desc === undefined ? null : u64Out(t.desc), purpose: t.purpose }));
-}
-
-/** PTEs a map/unmap of `size` at iova/pa writes (iommu_pgsize decomposition). */
-function pteCount(bitmap: bigint, iova: bigint, pa: bigint, size: bigint): number {
-  let n = 0;
-  let left = size;
-  while (left > 0n) {
-    const { pgsize, count } = iommuPgsize(bitmap, iova, pa, left);
-    if (count <= 0n) break;
-    n += Number(count);
-    const step = pgsize * count;
-    iova += step;
-    pa += step;
-    left -= step;
-  }
-  return n;
 }
 
 const NO_HVC: RetOut = { ret: 'ENOSYS', reason: 'this design has no IOMMU hypercalls: the host cannot ask the hypervisor to map anything' };
@@ -617,7 +582,7 @@ export class Machine {
         const r = this.smmu.translate(req);
         this.lastDma = { req, result: r };
         const out: DmaOut = dmaOut(r, s.iova);
-        if (s.trace) (out as DmaOut & { trace?: TraceOut[] }).trace = traceOut(r);
+        if (s.trace) (out as DmaOut & { trace?: TraceOut[] }).trace = traceOut(r.trace ?? []);
         return out;
       }
       case 'check':

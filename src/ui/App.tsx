@@ -1,4 +1,4 @@
-import { Suspense, lazy, useEffect, useRef, useState, type ChangeEvent, type ReactNode } from 'react';
+import { Suspense, lazy, useRef, useState, type ChangeEvent, type ReactNode } from 'react';
 import { useAppStore, type Theme } from '../state/store';
 import { PANELS, PANEL_LABEL, explorerStore, useExplorer, type PanelId } from '../state/explorer';
 import { encodeShare, parseImport } from '../state/share';
@@ -14,6 +14,7 @@ import { PageTreePanel } from './panels/PageTreePanel';
 import { QueuesPanel } from './panels/QueuesPanel';
 import { HypervisorPanel } from './panels/HypervisorPanel';
 import { download, scenarioFileName as fileName } from './download';
+import { useRootAttributes } from './root-attributes';
 
 const CostPanel = lazy(() => import('./panels/CostPanel'));
 // The lesson views are loaded only on the pages that show them.
@@ -91,21 +92,6 @@ function ShareBox() {
       )}
     </>
   );
-}
-
-/** Theme and presentation mode live on <html> (one root size token scales the page). */
-function useRootAttributes(): void {
-  const theme = useAppStore((s) => s.theme);
-  const presentation = useExplorer((s) => s.presentation);
-  useEffect(() => {
-    const root = document.documentElement;
-    if (theme === 'system') root.removeAttribute('data-theme');
-    else root.setAttribute('data-theme', theme);
-  }, [theme]);
-
-  useEffect(() => {
-    document.documentElement.toggleAttribute('data-presentation', presentation);
-  }, [presentation]);
 }
 
 function SkipLink({ children }: { children: ReactNode }) {

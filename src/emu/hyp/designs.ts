@@ -92,7 +92,7 @@ function smmuCounts(smmu: Smmu, c: CostCounts): CostCounts {
 }
 
 /** PTEs a map/unmap of `size` at iova/pa writes (iommu_pgsize decomposition). */
-function pteCount(bitmap: bigint, iova: bigint, pa: bigint, size: bigint): number {
+export function pteCount(bitmap: bigint, iova: bigint, pa: bigint, size: bigint): number {
   let n = 0;
   let left = size;
   while (left > 0n) {

@@ -10,7 +10,6 @@ import { useCallback, useEffect, useId, useMemo, useRef, useState, type ReactNod
 import { LESSONS } from '../../lessons';
 import { explorerStore, useExplorer } from '../../state/explorer';
 import { decodeShare, encodeShare, parseImport } from '../../state/share';
-import { useAppStore } from '../../state/store';
 import { BTN, BTN_PRIMARY, BTN_SMALL, FIELDSET, INPUT, IssuesContext, LEGEND, TextArea, TextField } from './fields';
 import { MachineForm } from './MachineForm';
 import { StepForm, StepTypeOptions } from './StepForm';
@@ -42,6 +41,7 @@ import {
 } from './model';
 import { validateDoc } from './validate';
 import { download, scenarioFileName as fileName } from '../download';
+import { useRootAttributes } from '../root-attributes';
 
 /** Steps shown expanded when a scenario is loaded with at most this many. */
 const EXPAND_UP_TO = 30;
@@ -86,13 +86,7 @@ export function Builder() {
   const draft = state.draft;
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(() => new Set(state.draft.steps.length > EXPAND_UP_TO ? state.ids : []));
   const [startMsg, setStartMsg] = useState<string | null>(null);
-  const theme = useAppStore((s) => s.theme);
-
-  useEffect(() => {
-    const root = document.documentElement;
-    if (theme === 'system') root.removeAttribute('data-theme');
-    else root.setAttribute('data-theme', theme);
-  }, [theme]);
+  useRootAttributes();
 
   useEffect(() => {
     const before = document.title;
